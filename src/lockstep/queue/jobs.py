@@ -1,0 +1,341 @@
+"""Job rows: enqueue (inside the caller's transaction), claim, finish, retry, dead-letter, sweep, admin.
+
+Every state transition of a claimed job is fenced by its ``lease_token``: a worker whose lease expired (and whose
+job another worker has since claimed) cannot complete, retry or bury it; its statements match no row and its
+transaction is rolled back. That is what makes "re-run after the lease expires" safe rather than a duplicate.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, text, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lockstep.clock import utcnow
+from lockstep.store.db import insert_for
+from lockstep.queue.retry import DEFAULT_POLICY
+from lockstep.store.tables import jobs
+
+PENDING, RUNNING, DONE, DEAD = "pending", "running", "done", "dead"
+STATUSES = (PENDING, RUNNING, DONE, DEAD)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    brand: str
+    task: str
+    payload: dict[str, Any]
+    status: str
+    priority: int
+    run_at: datetime
+    lane: str | None
+    dedupe_key: str | None
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    worker_id: str | None
+    lease_token: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row) -> Job:
+        return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    *,
+    brand: str,
+    task: str,
+    payload: dict[str, Any] | None = None,
+    priority: int = 0,
+    run_at: datetime | None = None,
+    delay_s: float = 0.0,
+    lane: str | None = None,
+    dedupe_key: str | None = None,
+    max_attempts: int = DEFAULT_POLICY.max_attempts,
+) -> int:
+    """Add a job in the caller's transaction and return its id.
+
+    Coalescing: while a *pending* job with the same ``(brand, dedupe_key)`` exists, no second job is created;
+    the existing one keeps the earlier ``run_at`` and the higher ``priority`` of the two, and takes the newer
+    payload (the latest enqueue knows the most). A job that is already running is not touched: the new enqueue
+    creates a fresh pending job, so a change that arrives mid-run is never swallowed.
+    """
+    now = utcnow()
+    values = {
+        "brand": brand,
+        "task": task,
+        "payload": payload or {},
+        "status": PENDING,
+        "priority": priority,
+        "run_at": run_at or (now + timedelta(seconds=delay_s)),
+        "lane": lane,
+        "dedupe_key": dedupe_key,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "created_at": now,
+    }
+    stmt = insert_for(conn)(jobs).values(**values)
+    if dedupe_key is not None:
+        excluded = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[jobs.c.brand, jobs.c.dedupe_key],
+            index_where=text("status = 'pending' AND dedupe_key IS NOT NULL"),
+            set_={
+                "run_at": func.min(jobs.c.run_at, excluded.run_at)
+                if conn.dialect.name == "sqlite"
+                else func.least(jobs.c.run_at, excluded.run_at),
+                "priority": func.max(jobs.c.priority, excluded.priority)
+                if conn.dialect.name == "sqlite"
+                else func.greatest(jobs.c.priority, excluded.priority),
+                "payload": excluded.payload,
+                "task": excluded.task,
+                "lane": excluded.lane,
+            },
+        )
+    result = await conn.execute(stmt.returning(jobs.c.id))
+    return result.scalar_one()
+
+
+async def claim(
+    conn: AsyncConnection, *, worker_id: str, limit: int, lease_s: float, brands: list[str] | None = None
+) -> list[Job]:
+    """Claim up to ``limit`` ready jobs for ``worker_id``; the caller's transaction must be committed after.
+
+    At most one job per lane is handed out, and none from a lane that already has a running job. On PostgreSQL
+    candidates are locked with ``FOR UPDATE SKIP LOCKED`` so workers never wait on each other, and a lane is
+    additionally guarded by a transaction-scoped advisory lock followed by a fresh "is it running?" read (a new
+    statement sees every claim committed before the lock was granted). On SQLite the transaction began with
+    ``BEGIN IMMEDIATE``, which already serialises claims. The partial unique index on running lanes backs both.
+    """
+    if limit <= 0:
+        return []
+    now = utcnow()
+    postgres = conn.dialect.name == "postgresql"
+    ready = and_(jobs.c.status == PENDING, jobs.c.run_at <= now)
+    if brands:
+        ready = and_(ready, jobs.c.brand.in_(brands))
+    order = (jobs.c.priority.desc(), jobs.c.run_at, jobs.c.id)
+
+    free_stmt = select(jobs.c.id, jobs.c.priority, jobs.c.run_at).where(ready, jobs.c.lane.is_(None))
+    free_stmt = free_stmt.order_by(*order).limit(limit)
+    running = jobs.alias("running")
+    lane_busy = (
+        select(running.c.id)
+        .where(running.c.status == RUNNING, running.c.brand == jobs.c.brand, running.c.lane == jobs.c.lane)
+        .exists()
+    )
+    laned_stmt = select(jobs.c.id, jobs.c.priority, jobs.c.run_at, jobs.c.brand, jobs.c.lane)
+    laned_stmt = laned_stmt.where(ready, jobs.c.lane.is_not(None), ~lane_busy).order_by(*order)
+    laned_stmt = laned_stmt.limit(limit * 4)
+    if postgres:
+        free_stmt = free_stmt.with_for_update(skip_locked=True, of=jobs)
+        laned_stmt = laned_stmt.with_for_update(skip_locked=True, of=jobs)
+
+    candidates = [(r.priority, r.run_at, r.id) for r in await conn.execute(free_stmt)]
+    heads: dict[tuple[str, str], Any] = {}
+    for row in await conn.execute(laned_stmt):
+        heads.setdefault((row.brand, row.lane), row)
+    if heads and postgres:
+        heads = await _lock_idle_lanes(conn, heads)
+    candidates += [(r.priority, r.run_at, r.id) for r in heads.values()]
+    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+    ids = [c[2] for c in candidates[:limit]]
+    if not ids:
+        return []
+
+    token = str(uuid.uuid4())
+    stmt = (
+        update(jobs)
+        .where(jobs.c.id.in_(ids), jobs.c.status == PENDING)
+        .values(
+            status=RUNNING,
+            attempts=jobs.c.attempts + 1,
+            worker_id=worker_id,
+            lease_token=token,
+            lease_expires_at=now + timedelta(seconds=lease_s),
+            started_at=now,
+        )
+        .returning(*jobs.c)
+    )
+    claimed = [Job.from_row(r) for r in await conn.execute(stmt)]
+    claimed.sort(key=lambda j: (-j.priority, j.run_at, j.id))
+    return claimed
+
+
+async def _lock_idle_lanes(conn: AsyncConnection, heads: dict) -> dict:
+    """Keep the lanes whose advisory lock we got and that nobody claimed meanwhile (PostgreSQL only)."""
+    locked = {}
+    for key, row in heads.items():
+        got = await conn.scalar(
+            select(func.pg_try_advisory_xact_lock(func.hashtextextended(f"lockstep-lane:{key[0]}:{key[1]}", 0)))
+        )
+        if got:
+            locked[key] = row
+    if not locked:
+        return {}
+    busy = await conn.execute(
+        select(jobs.c.brand, jobs.c.lane).where(
+            jobs.c.status == RUNNING, tuple_(jobs.c.brand, jobs.c.lane).in_(list(locked))
+        )
+    )
+    for brand, lane in busy:
+        locked.pop((brand, lane), None)
+    return locked
+
+
+def _held(job: Job):
+    return and_(jobs.c.id == job.id, jobs.c.status == RUNNING, jobs.c.lease_token == job.lease_token)
+
+
+async def complete(conn: AsyncConnection, job: Job) -> bool:
+    """Mark done in the caller's transaction; False if the lease was lost (the caller must roll back)."""
+    result = await conn.execute(
+        update(jobs)
+        .where(_held(job))
+        .values(status=DONE, finished_at=utcnow(), lease_token=None, lease_expires_at=None, last_error=None)
+    )
+    return result.rowcount == 1
+
+
+async def reschedule(conn: AsyncConnection, job: Job, *, delay_s: float, error: str) -> bool:
+    """Put a failed job back to pending after ``delay_s``; False if the lease was lost."""
+    result = await conn.execute(
+        update(jobs)
+        .where(_held(job))
+        .values(
+            status=PENDING,
+            run_at=utcnow() + timedelta(seconds=delay_s),
+            last_error=error,
+            worker_id=None,
+            lease_token=None,
+            lease_expires_at=None,
+        )
+    )
+    return result.rowcount == 1
+
+
+async def bury(conn: AsyncConnection, job: Job, *, error: str) -> bool:
+    """Dead-letter a job; False if the lease was lost."""
+    result = await conn.execute(
+        update(jobs)
+        .where(_held(job))
+        .values(status=DEAD, finished_at=utcnow(), last_error=error, lease_token=None, lease_expires_at=None)
+    )
+    return result.rowcount == 1
+
+
+async def extend_leases(conn: AsyncConnection, held: list[Job], lease_s: float) -> set[int]:
+    """Heartbeat: push the lease of every job still held; returns the ids whose lease is still ours."""
+    if not held:
+        return set()
+    pairs = [(j.id, j.lease_token) for j in held]
+    result = await conn.execute(
+        update(jobs)
+        .where(jobs.c.status == RUNNING, tuple_(jobs.c.id, jobs.c.lease_token).in_(pairs))
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_s))
+        .returning(jobs.c.id)
+    )
+    return {r.id for r in result}
+
+
+async def expired(conn: AsyncConnection, *, limit: int = 500) -> list[Job]:
+    """Running jobs whose lease has expired: their worker died or hung."""
+    stmt = select(jobs).where(jobs.c.status == RUNNING, jobs.c.lease_expires_at < utcnow()).limit(limit)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [Job.from_row(r) for r in await conn.execute(stmt)]
+
+
+# --- admin -----------------------------------------------------------------------------------------------
+
+
+async def get(conn: AsyncConnection, job_id: int) -> Job | None:
+    row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
+    return Job.from_row(row) if row else None
+
+
+async def list_jobs(
+    conn: AsyncConnection,
+    *,
+    brand: str | None = None,
+    status: str | None = None,
+    task: str | None = None,
+    limit: int = 50,
+) -> list[Job]:
+    stmt = select(jobs).order_by(jobs.c.id.desc()).limit(limit)
+    if brand:
+        stmt = stmt.where(jobs.c.brand == brand)
+    if status:
+        stmt = stmt.where(jobs.c.status == status)
+    if task:
+        stmt = stmt.where(jobs.c.task == task)
+    return [Job.from_row(r) for r in await conn.execute(stmt)]
+
+
+async def retry_now(conn: AsyncConnection, job_id: int) -> bool:
+    """Give a dead (or waiting) job a fresh set of attempts, runnable now."""
+    result = await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id, or_(jobs.c.status == DEAD, jobs.c.status == PENDING))
+        .values(status=PENDING, run_at=utcnow(), attempts=0, finished_at=None)
+    )
+    return result.rowcount == 1
+
+
+async def purge(conn: AsyncConnection, *, older_than: timedelta, statuses=(DONE,), brand: str | None = None) -> int:
+    """Delete finished jobs older than ``older_than`` (by finish time). Never touches pending or running jobs."""
+    allowed = [s for s in statuses if s in (DONE, DEAD)]
+    stmt = delete(jobs).where(jobs.c.status.in_(allowed), jobs.c.finished_at < utcnow() - older_than)
+    if brand:
+        stmt = stmt.where(jobs.c.brand == brand)
+    return (await conn.execute(stmt)).rowcount
+
+
+async def counts(conn: AsyncConnection, brand: str | None = None) -> dict[str, int]:
+    stmt = select(jobs.c.status, func.count()).group_by(jobs.c.status)
+    if brand:
+        stmt = stmt.where(jobs.c.brand == brand)
+    found = dict((await conn.execute(stmt)).all())
+    return {s: found.get(s, 0) for s in STATUSES}
+
+
+async def oldest_pending_age_s(conn: AsyncConnection, brand: str | None = None) -> float | None:
+    stmt = select(func.min(jobs.c.run_at)).where(jobs.c.status == PENDING, jobs.c.run_at <= utcnow())
+    if brand:
+        stmt = stmt.where(jobs.c.brand == brand)
+    oldest = (await conn.execute(stmt)).scalar()
+    if oldest is None:
+        return None
+    if oldest.tzinfo is None:  # SQLite aggregate results bypass the column type
+        from datetime import UTC
+
+        oldest = datetime.fromisoformat(str(oldest)).replace(tzinfo=UTC)
+    return max(0.0, (utcnow() - oldest).total_seconds())
+
+
+async def release(conn: AsyncConnection, job: Job) -> bool:
+    """Give a job back untried (graceful shutdown): pending now, and the interrupted attempt not counted."""
+    result = await conn.execute(
+        update(jobs)
+        .where(_held(job))
+        .values(
+            status=PENDING,
+            run_at=utcnow(),
+            attempts=jobs.c.attempts - 1,
+            last_error="released at worker shutdown",
+            worker_id=None,
+            lease_token=None,
+            lease_expires_at=None,
+        )
+    )
+    return result.rowcount == 1

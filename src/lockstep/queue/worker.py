@@ -1,0 +1,271 @@
+"""The worker: claims jobs, runs their handlers concurrently, heartbeats leases, sweeps lost ones.
+
+A handler receives a :class:`JobContext`. Its database writes belong in ``async with ctx.transaction() as conn``:
+the job is marked done in that same transaction, so either both the effect and the completion are committed or
+neither is (a crash in between re-runs the job; a lease lost in between rolls the effect back). External calls
+(HTTP) go *before* that block so no database transaction, and on SQLite no write lock, is held while waiting on
+the network. A handler that never opens the block is completed by the worker when it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from lockstep.queue import jobs as q
+from lockstep.queue.errors import LeaseLost, PermanentError, RetryLater
+from lockstep.queue.metrics import JOB_SECONDS, JOBS_FINISHED, LEASES_EXPIRED
+from lockstep.queue.registry import TaskRegistry
+from lockstep.store import exceptions as exc_store
+
+log = structlog.get_logger("lockstep.queue")
+
+OwnerResolver = Callable[[str, str], str | None]
+
+
+@dataclass
+class JobContext:
+    job: q.Job
+    engine: AsyncEngine
+    services: Any = None
+    completed: bool = field(default=False, init=False)
+
+    @property
+    def brand(self) -> str:
+        return self.job.brand
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return self.job.payload
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """The job's final transaction: the handler's writes and the completion commit together."""
+        if self.completed:
+            raise RuntimeError("a job can only complete once; open ctx.transaction() a single time")
+        async with self.engine.begin() as conn:
+            yield conn
+            if not await q.complete(conn, self.job):
+                raise LeaseLost(f"job {self.job.id}: lease lost before completion; changes rolled back")
+        self.completed = True
+
+
+def _describe(error: BaseException) -> str:
+    from lockstep.config.secrets import redact
+
+    # SQLAlchemy appends the statement and parameters on further lines: keep the first line only
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+    return redact(text)[:2000]
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        registry: TaskRegistry,
+        *,
+        concurrency: int = 8,
+        lease_s: float = 30.0,
+        poll_interval_s: float = 0.25,
+        grace_s: float = 30.0,
+        brands: list[str] | None = None,
+        services: Any = None,
+        owner_for: OwnerResolver | None = None,
+        worker_id: str | None = None,
+    ):
+        self.engine = engine
+        self.registry = registry
+        self.concurrency = concurrency
+        self.lease_s = lease_s
+        self.poll_interval_s = poll_interval_s
+        self.grace_s = grace_s
+        self.brands = brands
+        self.services = services
+        self.owner_for = owner_for or (lambda _brand, _kind: None)
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.inflight: dict[asyncio.Task, q.Job] = {}
+        self.stats = {"done": 0, "retried": 0, "dead": 0, "lost": 0, "swept": 0}
+
+    # --- main loop ----------------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, *, until_idle: bool = False) -> dict[str, int]:
+        """Work until ``stop`` is set (or, with ``until_idle``, until nothing is ready and nothing runs)."""
+        log.info("worker started", worker=self.worker_id, concurrency=self.concurrency)
+        background = [asyncio.create_task(self._heartbeat(stop)), asyncio.create_task(self._sweep_loop(stop))]
+        stop_wait = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                free = self.concurrency - len(self.inflight)
+                claimed = await self._claim(free) if free > 0 else []
+                for job in claimed:
+                    task = asyncio.create_task(self._execute(job))
+                    self.inflight[task] = job
+                    task.add_done_callback(self.inflight.pop)
+                if until_idle and not claimed and not self.inflight:
+                    break
+                if claimed and len(claimed) == free:
+                    await asyncio.sleep(0)  # let handlers start, then top up at once
+                    if self.inflight:
+                        await asyncio.wait([*self.inflight, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                waiters = [*self.inflight, stop_wait]
+                await asyncio.wait(waiters, timeout=self.poll_interval_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop_wait.cancel()
+            await self._drain()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            log.info("worker stopped", worker=self.worker_id, **self.stats)
+        return dict(self.stats)
+
+    async def _claim(self, limit: int) -> list[q.Job]:
+        async with self.engine.begin() as conn:
+            return await q.claim(
+                conn, worker_id=self.worker_id, limit=limit, lease_s=self.lease_s, brands=self.brands
+            )
+
+    async def _drain(self) -> None:
+        """Graceful shutdown: let running handlers finish within the grace period, then give the rest back."""
+        if not self.inflight:
+            return
+        pending = list(self.inflight)
+        log.info("waiting for running jobs", count=len(pending), grace_s=self.grace_s)
+        _done, still = await asyncio.wait(pending, timeout=self.grace_s)
+        for task in still:
+            task.cancel()
+        await asyncio.gather(*still, return_exceptions=True)
+
+    # --- one job ------------------------------------------------------------------------------------------
+
+    async def _execute(self, job: q.Job) -> None:
+        task = self.registry.get(job.task)
+        started = time.perf_counter()
+        if task is None:
+            await self._record_failure(job, PermanentError(f"no handler registered for task {job.task!r}"), None)
+            return
+        ctx = JobContext(job, self.engine, self.services)
+        try:
+            await task.handler(ctx)
+            if not ctx.completed:
+                async with ctx.transaction():
+                    pass
+            self.stats["done"] += 1
+            JOBS_FINISHED.labels(job.task, "done").inc()
+        except LeaseLost as error:
+            self.stats["lost"] += 1
+            JOBS_FINISHED.labels(job.task, "lease_lost").inc()
+            log.warning("lease lost", job=job.id, task=job.task, error=str(error))
+        except asyncio.CancelledError:
+            if not ctx.completed:
+                async with self.engine.begin() as conn:
+                    await q.release(conn, job)
+                log.info("job released at shutdown", job=job.id, task=job.task)
+            raise
+        except Exception as error:
+            if ctx.completed:
+                log.error("handler raised after its job completed", job=job.id, error=_describe(error))
+            else:
+                await self._record_failure(job, error, task.retry)
+        finally:
+            JOB_SECONDS.labels(job.task).observe(time.perf_counter() - started)
+
+    async def _record_failure(self, job: q.Job, error: Exception, policy) -> None:
+        try:
+            await self._fail(job, error, policy)
+        except Exception as secondary:
+            # The database is unreachable right now; the job stays leased until the sweeper returns it.
+            log.error("could not record job failure", job=job.id, error=_describe(secondary))
+
+    async def _fail(self, job: q.Job, error: Exception, policy) -> None:
+        message = _describe(error)
+        permanent = isinstance(error, PermanentError) or policy is None
+        async with self.engine.begin() as conn:
+            if permanent or job.attempts >= job.max_attempts:
+                if await q.bury(conn, job, error=message):
+                    await self._record_dead(conn, job, message)
+                    self.stats["dead"] += 1
+                    JOBS_FINISHED.labels(job.task, "dead").inc()
+                    log.error("job dead-lettered", job=job.id, task=job.task, attempts=job.attempts, error=message)
+                return
+            delay = error.delay_s if isinstance(error, RetryLater) else policy.delay(job.attempts)
+            if await q.reschedule(conn, job, delay_s=delay, error=message):
+                self.stats["retried"] += 1
+                JOBS_FINISHED.labels(job.task, "retry").inc()
+                log.warning("job will retry", job=job.id, task=job.task, in_s=round(delay, 2), error=message)
+
+    async def _record_dead(self, conn: AsyncConnection, job: q.Job, message: str) -> None:
+        await exc_store.raise_kind(
+            conn,
+            brand=job.brand,
+            kind="job_dead",
+            dedupe_key=f"task:{job.task}",
+            owner_team=self.owner_for(job.brand, "job_dead"),
+            summary=f"jobs of task {job.task} were dead-lettered; latest #{job.id}: {message[:200]}",
+            evidence={
+                "job_id": job.id,
+                "task": job.task,
+                "attempts": job.attempts,
+                "last_error": message,
+                "payload": job.payload,
+            },
+            entity_type="job",
+            entity_id=str(job.id),
+        )
+
+    # --- leases -------------------------------------------------------------------------------------------
+
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            held = list(self.inflight.values())
+            if not held:
+                continue
+            try:
+                async with self.engine.begin() as conn:
+                    still = await q.extend_leases(conn, held, self.lease_s)
+                for job in held:
+                    if job.id not in still:
+                        log.warning("heartbeat found lease lost", job=job.id, task=job.task)
+            except Exception as error:  # a database blip must not kill the worker; the next beat retries
+                log.warning("heartbeat failed", error=_describe(error))
+
+    async def _sweep_loop(self, stop: asyncio.Event) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception as error:
+                log.warning("sweep failed", error=_describe(error))
+            await asyncio.sleep(max(1.0, self.lease_s / 2))
+
+    async def sweep(self) -> int:
+        """Return jobs whose worker stopped heart-beating; bury those that have used all their attempts.
+
+        A job whose handler kills its worker every time would otherwise crash-loop through the fleet forever.
+        """
+        async with self.engine.begin() as conn:
+            lost = await q.expired(conn)
+            for job in lost:
+                message = f"lease expired: worker {job.worker_id} stopped heart-beating (crashed or hung)"
+                if job.attempts >= job.max_attempts:
+                    if await q.bury(conn, job, error=message):
+                        await self._record_dead(conn, job, message)
+                        self.stats["dead"] += 1
+                else:
+                    await q.reschedule(conn, job, delay_s=0, error=message)
+        if lost:
+            self.stats["swept"] += len(lost)
+            LEASES_EXPIRED.inc(len(lost))
+            log.warning("returned jobs of lost workers", count=len(lost))
+        return len(lost)

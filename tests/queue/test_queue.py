@@ -1,0 +1,238 @@
+"""Queue behaviour on SQLite and PostgreSQL: outbox, coalescing, lanes, retries, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from lockstep.clock import utcnow
+from lockstep.queue import PermanentError, RetryLater, TaskRegistry, TransientError, Worker, enqueue
+from lockstep.queue import jobs as q
+from lockstep.queue.retry import RetryPolicy
+from lockstep.store import exceptions as exc_store
+from lockstep.store.tables import jobs
+
+
+async def run_until_idle(engine, registry, **kwargs) -> dict:
+    worker = Worker(engine, registry, poll_interval_s=0.02, **kwargs)
+    return await worker.run(asyncio.Event(), until_idle=True)
+
+
+async def test_rolled_back_enqueue_leaves_no_job(engine):
+    with pytest.raises(RuntimeError):
+        async with engine.begin() as conn:
+            await enqueue(conn, brand="b", task="t", payload={"n": 1})
+            raise RuntimeError("the business write failed")
+    async with engine.connect() as conn:
+        assert (await q.counts(conn))["pending"] == 0
+    async with engine.begin() as conn:
+        await enqueue(conn, brand="b", task="t", payload={"n": 2})
+    async with engine.connect() as conn:
+        assert (await q.counts(conn))["pending"] == 1
+
+
+async def test_coalescing_keeps_earliest_run_at_highest_priority_newest_payload(engine):
+    now = utcnow()
+    async with engine.begin() as conn:
+        first = await enqueue(
+            conn, brand="b", task="t", payload={"v": 1}, dedupe_key="k", run_at=now + timedelta(seconds=60)
+        )
+        second = await enqueue(
+            conn, brand="b", task="t", payload={"v": 2}, dedupe_key="k", run_at=now, priority=5
+        )
+        third = await enqueue(
+            conn, brand="b", task="t", payload={"v": 3}, dedupe_key="k", run_at=now + timedelta(seconds=90)
+        )
+        other_brand = await enqueue(conn, brand="c", task="t", payload={}, dedupe_key="k")
+    assert first == second == third
+    assert other_brand != first
+    async with engine.connect() as conn:
+        job = await q.get(conn, first)
+        assert job.payload == {"v": 3}
+        assert job.priority == 5
+        assert abs((job.run_at - now).total_seconds()) < 0.001
+        assert (await q.counts(conn))["pending"] == 2
+
+
+async def test_enqueue_while_running_creates_a_new_job(engine):
+    async with engine.begin() as conn:
+        first = await enqueue(conn, brand="b", task="t", dedupe_key="k")
+    async with engine.begin() as conn:
+        [claimed] = await q.claim(conn, worker_id="w", limit=5, lease_s=30)
+    assert claimed.id == first
+    async with engine.begin() as conn:
+        second = await enqueue(conn, brand="b", task="t", dedupe_key="k")
+    assert second != first
+
+
+async def test_lanes_never_overlap_but_different_lanes_run_in_parallel(engine):
+    intervals: dict[str, list[tuple[float, float]]] = {}
+    registry = TaskRegistry()
+
+    @registry.task("lane.work")
+    async def work(ctx):
+        start = time.monotonic()
+        await asyncio.sleep(0.02)
+        intervals.setdefault(ctx.job.lane, []).append((start, time.monotonic()))
+
+    async with engine.begin() as conn:
+        for i in range(36):
+            await enqueue(conn, brand="b", task="lane.work", lane=f"pool-{i % 3}", payload={"i": i})
+    workers = [Worker(engine, registry, concurrency=6, poll_interval_s=0.01) for _ in range(2)]
+    await asyncio.gather(*(w.run(asyncio.Event(), until_idle=True) for w in workers))
+    # until_idle may stop a worker while the other still has work; drain whatever is left
+    await run_until_idle(engine, registry)
+
+    assert sum(len(v) for v in intervals.values()) == 36
+    for lane, spans in intervals.items():
+        spans.sort()
+        for (_, end), (next_start, _) in zip(spans, spans[1:], strict=False):
+            assert next_start >= end, f"lane {lane} ran two jobs at once"
+    all_spans = sorted(s for spans in intervals.values() for s in spans)
+    overlaps = sum(1 for a, b in zip(all_spans, all_spans[1:], strict=False) if b[0] < a[1])
+    assert overlaps > 0, "different lanes should run concurrently"
+
+
+async def test_transient_errors_retry_with_backoff_then_succeed(engine):
+    seen: list[tuple[int, float]] = []
+    registry = TaskRegistry()
+
+    @registry.task("flaky", retry=RetryPolicy(base_s=0.2, factor=2, cap_s=5))
+    async def flaky(ctx):
+        seen.append((ctx.job.attempts, time.monotonic()))
+        if ctx.job.attempts < 3:
+            raise TransientError("upstream 503")
+
+    async with engine.begin() as conn:
+        job_id = await enqueue(conn, brand="b", task="flaky")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        await run_until_idle(engine, registry)
+        async with engine.connect() as conn:
+            job = await q.get(conn, job_id)
+        if job.status == q.DONE:
+            break
+        await asyncio.sleep(0.05)
+    assert job.status == q.DONE
+    assert [a for a, _ in seen] == [1, 2, 3]
+    gaps = [b - a for (_, a), (_, b) in zip(seen, seen[1:], strict=False)]
+    # equal jitter: attempt 1 waits 0.1..0.2 s, attempt 2 waits 0.2..0.4 s
+    assert 0.1 <= gaps[0] < 0.4
+    assert 0.2 <= gaps[1] < 0.7
+
+
+async def test_retry_later_honours_the_given_delay(engine):
+    registry = TaskRegistry()
+
+    @registry.task("limited")
+    async def limited(ctx):
+        raise RetryLater(120, "429: Retry-After 120")
+
+    async with engine.begin() as conn:
+        job_id = await enqueue(conn, brand="b", task="limited")
+    before = utcnow()
+    await run_until_idle(engine, registry)
+    async with engine.connect() as conn:
+        job = await q.get(conn, job_id)
+    assert job.status == q.PENDING
+    assert 119 <= (job.run_at - before).total_seconds() <= 122
+    assert "Retry-After 120" in job.last_error
+
+
+async def test_permanent_error_is_dead_lettered_at_once_with_an_exception(engine):
+    registry = TaskRegistry()
+
+    @registry.task("doomed")
+    async def doomed(ctx):
+        raise PermanentError("Deposco refused: unknown item ABC-1")
+
+    async with engine.begin() as conn:
+        job_id = await enqueue(conn, brand="b", task="doomed", payload={"order": "1001"})
+    await run_until_idle(engine, registry)
+    async with engine.connect() as conn:
+        job = await q.get(conn, job_id)
+        [record] = await exc_store.list_exceptions(conn, brand="b", kind="job_dead")
+    assert job.status == q.DEAD
+    assert job.attempts == 1
+    assert "unknown item ABC-1" in job.last_error
+    assert record.status == "open"
+    assert record.evidence["job_id"] == job_id
+    assert record.evidence["payload"] == {"order": "1001"}
+    assert record.owner_team == "tech"
+
+
+async def test_exhausted_attempts_dead_letter_and_group_into_one_exception(engine):
+    registry = TaskRegistry()
+
+    @registry.task("bug", retry=RetryPolicy(base_s=0.0, cap_s=0.0))
+    async def bug(ctx):
+        raise KeyError("missing")
+
+    async with engine.begin() as conn:
+        ids = [await enqueue(conn, brand="b", task="bug", max_attempts=2) for _ in range(3)]
+    for _ in range(4):
+        await run_until_idle(engine, registry)
+    async with engine.connect() as conn:
+        finished = [await q.get(conn, i) for i in ids]
+        [record] = await exc_store.list_exceptions(conn, brand="b", kind="job_dead")
+    assert [(j.status, j.attempts) for j in finished] == [(q.DEAD, 2)] * 3
+    assert record.occurrences == 3
+
+
+async def test_unknown_task_is_dead_lettered_not_looping(engine):
+    async with engine.begin() as conn:
+        job_id = await enqueue(conn, brand="b", task="nobody.handles.this")
+    await run_until_idle(engine, TaskRegistry())
+    async with engine.connect() as conn:
+        job = await q.get(conn, job_id)
+    assert job.status == q.DEAD
+    assert "no handler registered" in job.last_error
+
+
+async def test_priority_orders_claims(engine):
+    async with engine.begin() as conn:
+        low = await enqueue(conn, brand="b", task="t", priority=0)
+        high = await enqueue(conn, brand="b", task="t", priority=10)
+    async with engine.begin() as conn:
+        claimed = await q.claim(conn, worker_id="w", limit=1, lease_s=30)
+    assert [j.id for j in claimed] == [high]
+    assert low != high
+
+
+async def test_expired_lease_is_swept_and_the_stale_worker_cannot_complete(engine):
+    async with engine.begin() as conn:
+        job_id = await enqueue(conn, brand="b", task="t")
+    async with engine.begin() as conn:
+        [stale] = await q.claim(conn, worker_id="dead-worker", limit=1, lease_s=0.01)
+    await asyncio.sleep(0.05)
+    worker = Worker(engine, TaskRegistry())
+    assert await worker.sweep() == 1
+    async with engine.begin() as conn:
+        [fresh] = await q.claim(conn, worker_id="w2", limit=1, lease_s=30)
+    assert fresh.id == job_id and fresh.attempts == 2
+    async with engine.begin() as conn:
+        assert await q.complete(conn, stale) is False
+    async with engine.begin() as conn:
+        assert await q.complete(conn, fresh) is True
+        assert (await conn.execute(select(jobs.c.status).where(jobs.c.id == job_id))).scalar() == q.DONE
+
+
+async def test_admin_retry_and_purge(engine):
+    registry = TaskRegistry()
+
+    @registry.task("doomed")
+    async def doomed(ctx):
+        raise PermanentError("no")
+
+    async with engine.begin() as conn:
+        job_id = await enqueue(conn, brand="b", task="doomed")
+    await run_until_idle(engine, registry)
+    async with engine.begin() as conn:
+        assert await q.retry_now(conn, job_id)
+        job = await q.get(conn, job_id)
+        assert (job.status, job.attempts) == (q.PENDING, 0)
+        assert await q.purge(conn, older_than=timedelta(0)) == 0  # pending jobs are never purged
