@@ -104,9 +104,7 @@ async def test_four_worker_processes_drain_5000_jobs_exactly_once(engine, db_url
     async with engine.connect() as conn:
         rows = (await conn.execute(select(func.count(), func.count(func.distinct(effects.c.key))))).one()
         statuses = await q.counts(conn)
-        per_worker = (
-            await conn.execute(select(jobs.c.worker_id, func.count()).group_by(jobs.c.worker_id))
-        ).all()
+        per_worker = (await conn.execute(select(jobs.c.worker_id, func.count()).group_by(jobs.c.worker_id))).all()
     assert rows == (total, total)
     assert statuses == {"pending": 0, "running": 0, "done": total, "dead": 0}
     # completed jobs clear their lease token but keep the worker id: every process took a share

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from datetime import timedelta
 
@@ -41,9 +42,7 @@ async def test_coalescing_keeps_earliest_run_at_highest_priority_newest_payload(
         first = await enqueue(
             conn, brand="b", task="t", payload={"v": 1}, dedupe_key="k", run_at=now + timedelta(seconds=60)
         )
-        second = await enqueue(
-            conn, brand="b", task="t", payload={"v": 2}, dedupe_key="k", run_at=now, priority=5
-        )
+        second = await enqueue(conn, brand="b", task="t", payload={"v": 2}, dedupe_key="k", run_at=now, priority=5)
         third = await enqueue(
             conn, brand="b", task="t", payload={"v": 3}, dedupe_key="k", run_at=now + timedelta(seconds=90)
         )
@@ -90,10 +89,10 @@ async def test_lanes_never_overlap_but_different_lanes_run_in_parallel(engine):
     assert sum(len(v) for v in intervals.values()) == 36
     for lane, spans in intervals.items():
         spans.sort()
-        for (_, end), (next_start, _) in zip(spans, spans[1:], strict=False):
+        for (_, end), (next_start, _) in itertools.pairwise(spans):
             assert next_start >= end, f"lane {lane} ran two jobs at once"
     all_spans = sorted(s for spans in intervals.values() for s in spans)
-    overlaps = sum(1 for a, b in zip(all_spans, all_spans[1:], strict=False) if b[0] < a[1])
+    overlaps = sum(1 for a, b in itertools.pairwise(all_spans) if b[0] < a[1])
     assert overlaps > 0, "different lanes should run concurrently"
 
 
@@ -119,7 +118,7 @@ async def test_transient_errors_retry_with_backoff_then_succeed(engine):
         await asyncio.sleep(0.05)
     assert job.status == q.DONE
     assert [a for a, _ in seen] == [1, 2, 3]
-    gaps = [b - a for (_, a), (_, b) in zip(seen, seen[1:], strict=False)]
+    gaps = [b - a for (_, a), (_, b) in itertools.pairwise(seen)]
     # equal jitter: attempt 1 waits 0.1..0.2 s, attempt 2 waits 0.2..0.4 s
     assert 0.1 <= gaps[0] < 0.4
     assert 0.2 <= gaps[1] < 0.7

@@ -9,8 +9,9 @@ from lockstep.queue import jobs as q
 from lockstep.queue.scheduler import Schedule, Scheduler
 from lockstep.store.db import create_engine
 
-SNAPSHOT = Schedule(brand="b", name="finance_snapshot", cron="59 23 * * *", task="finance.snapshot",
-                    timezone="Europe/Stockholm")
+SNAPSHOT = Schedule(
+    brand="b", name="finance_snapshot", cron="59 23 * * *", task="finance.snapshot", timezone="Europe/Stockholm"
+)
 
 
 def test_latest_slot_is_computed_in_the_brand_timezone():

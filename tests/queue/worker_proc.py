@@ -32,9 +32,7 @@ async def effect(ctx):
     if ctx.payload.get("sleep_s") and ctx.job.attempts == 1:
         await asyncio.sleep(ctx.payload["sleep_s"])
     async with ctx.transaction() as conn:
-        await conn.execute(
-            effects.insert().values(key=ctx.payload["key"], job_id=ctx.job.id, attempt=ctx.job.attempts)
-        )
+        await conn.execute(effects.insert().values(key=ctx.payload["key"], job_id=ctx.job.id, attempt=ctx.job.attempts))
 
 
 async def ensure_effects_table(engine) -> None:

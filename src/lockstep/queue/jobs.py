@@ -16,8 +16,8 @@ from sqlalchemy import and_, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep.clock import utcnow
-from lockstep.store.db import insert_for
 from lockstep.queue.retry import DEFAULT_POLICY
+from lockstep.store.db import insert_for
 from lockstep.store.tables import jobs
 
 PENDING, RUNNING, DONE, DEAD = "pending", "running", "done", "dead"
@@ -126,25 +126,29 @@ async def claim(
         ready = and_(ready, jobs.c.brand.in_(brands))
     order = (jobs.c.priority.desc(), jobs.c.run_at, jobs.c.id)
 
-    free_stmt = select(jobs.c.id, jobs.c.priority, jobs.c.run_at).where(ready, jobs.c.lane.is_(None))
-    free_stmt = free_stmt.order_by(*order).limit(limit)
     running = jobs.alias("running")
     lane_busy = (
         select(running.c.id)
         .where(running.c.status == RUNNING, running.c.brand == jobs.c.brand, running.c.lane == jobs.c.lane)
         .exists()
     )
-    laned_stmt = select(jobs.c.id, jobs.c.priority, jobs.c.run_at, jobs.c.brand, jobs.c.lane)
-    laned_stmt = laned_stmt.where(ready, jobs.c.lane.is_not(None), ~lane_busy).order_by(*order)
-    laned_stmt = laned_stmt.limit(limit * 4)
+    # One scan for both kinds of job. It over-fetches so that a backlog in one lane (of which only the head
+    # can run) does not hide the jobs behind it; that lane is "busy" at the next claim and drops out.
+    stmt = (
+        select(jobs.c.id, jobs.c.priority, jobs.c.run_at, jobs.c.brand, jobs.c.lane)
+        .where(ready, or_(jobs.c.lane.is_(None), ~lane_busy))
+        .order_by(*order)
+        .limit(limit * 4)
+    )
     if postgres:
-        free_stmt = free_stmt.with_for_update(skip_locked=True, of=jobs)
-        laned_stmt = laned_stmt.with_for_update(skip_locked=True, of=jobs)
-
-    candidates = [(r.priority, r.run_at, r.id) for r in await conn.execute(free_stmt)]
+        stmt = stmt.with_for_update(skip_locked=True, of=jobs)
+    candidates = []
     heads: dict[tuple[str, str], Any] = {}
-    for row in await conn.execute(laned_stmt):
-        heads.setdefault((row.brand, row.lane), row)
+    for row in await conn.execute(stmt):
+        if row.lane is None:
+            candidates.append((row.priority, row.run_at, row.id))
+        else:
+            heads.setdefault((row.brand, row.lane), row)
     if heads and postgres:
         heads = await _lock_idle_lanes(conn, heads)
     candidates += [(r.priority, r.run_at, r.id) for r in heads.values()]
@@ -205,6 +209,20 @@ async def complete(conn: AsyncConnection, job: Job) -> bool:
         .values(status=DONE, finished_at=utcnow(), lease_token=None, lease_expires_at=None, last_error=None)
     )
     return result.rowcount == 1
+
+
+async def complete_many(conn: AsyncConnection, held: list[Job]) -> set[int]:
+    """Mark several jobs done in one statement; returns the ids whose lease was still ours."""
+    if not held:
+        return set()
+    pairs = [(j.id, j.lease_token) for j in held]
+    result = await conn.execute(
+        update(jobs)
+        .where(jobs.c.status == RUNNING, tuple_(jobs.c.id, jobs.c.lease_token).in_(pairs))
+        .values(status=DONE, finished_at=utcnow(), lease_token=None, lease_expires_at=None, last_error=None)
+        .returning(jobs.c.id)
+    )
+    return {r.id for r in result}
 
 
 async def reschedule(conn: AsyncConnection, job: Job, *, delay_s: float, error: str) -> bool:

@@ -9,6 +9,7 @@ finance snapshot, a first start at noon does not run yesterday's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -119,7 +120,5 @@ class Scheduler:
                 await self.tick()
             except Exception as error:  # the database may be briefly unavailable; try again next tick
                 log.warning("scheduler tick failed", error=str(error).splitlines()[0] if str(error) else "")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.tick_s)
-            except TimeoutError:
-                pass

@@ -60,6 +60,43 @@ class JobContext:
         self.completed = True
 
 
+class _BatchCompleter:
+    """Completes jobs whose handler wrote nothing to the database, many per transaction.
+
+    Such a job has no database effect to commit atomically with its completion, so folding the completions of
+    jobs that finish at about the same moment into one UPDATE changes nothing about the guarantees (a crash
+    before the commit re-runs them, as it would with one transaction each) and saves a commit per job.
+    """
+
+    def __init__(self, engine: AsyncEngine, max_batch: int = 200):
+        self.engine = engine
+        self.max_batch = max_batch
+        self.waiting: list[tuple[q.Job, asyncio.Future]] = []
+        self.flusher: asyncio.Task | None = None
+
+    async def complete(self, job: q.Job) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((job, future))
+        if self.flusher is None or self.flusher.done():
+            self.flusher = asyncio.create_task(self._flush())
+        if not await future:
+            raise LeaseLost(f"job {job.id}: lease lost before completion")
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the other handlers finishing in this loop turn join the batch
+        while self.waiting:
+            batch, self.waiting = self.waiting[: self.max_batch], self.waiting[self.max_batch :]
+            try:
+                async with self.engine.begin() as conn:
+                    ours = await q.complete_many(conn, [job for job, _ in batch])
+            except Exception as error:
+                for _, future in batch:
+                    future.set_exception(error)
+                continue
+            for job, future in batch:
+                future.set_result(job.id in ours)
+
+
 def _describe(error: BaseException) -> str:
     from lockstep.config.secrets import redact
 
@@ -95,6 +132,7 @@ class Worker:
         self.owner_for = owner_for or (lambda _brand, _kind: None)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.inflight: dict[asyncio.Task, q.Job] = {}
+        self.completer = _BatchCompleter(engine)
         self.stats = {"done": 0, "retried": 0, "dead": 0, "lost": 0, "swept": 0}
 
     # --- main loop ----------------------------------------------------------------------------------------
@@ -107,17 +145,18 @@ class Worker:
         try:
             while not stop.is_set():
                 free = self.concurrency - len(self.inflight)
-                claimed = await self._claim(free) if free > 0 else []
+                # Claim in batches: topping up one slot at a time would cost a claim transaction per job.
+                batch_ready = free >= max(1, self.concurrency // 2) or not self.inflight
+                claimed = await self._claim(free) if free > 0 and batch_ready else []
                 for job in claimed:
                     task = asyncio.create_task(self._execute(job))
                     self.inflight[task] = job
                     task.add_done_callback(self.inflight.pop)
                 if until_idle and not claimed and not self.inflight:
                     break
-                if claimed and len(claimed) == free:
-                    await asyncio.sleep(0)  # let handlers start, then top up at once
-                    if self.inflight:
-                        await asyncio.wait([*self.inflight, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+                if (claimed and len(claimed) == free) or (free > 0 and not batch_ready):
+                    # More work is likely ready: wake as soon as a handler finishes.
+                    await asyncio.wait([*self.inflight, stop_wait], return_when=asyncio.FIRST_COMPLETED)
                     continue
                 waiters = [*self.inflight, stop_wait]
                 await asyncio.wait(waiters, timeout=self.poll_interval_s, return_when=asyncio.FIRST_COMPLETED)
@@ -132,9 +171,7 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[q.Job]:
         async with self.engine.begin() as conn:
-            return await q.claim(
-                conn, worker_id=self.worker_id, limit=limit, lease_s=self.lease_s, brands=self.brands
-            )
+            return await q.claim(conn, worker_id=self.worker_id, limit=limit, lease_s=self.lease_s, brands=self.brands)
 
     async def _drain(self) -> None:
         """Graceful shutdown: let running handlers finish within the grace period, then give the rest back."""
@@ -159,8 +196,8 @@ class Worker:
         try:
             await task.handler(ctx)
             if not ctx.completed:
-                async with ctx.transaction():
-                    pass
+                await self.completer.complete(job)
+                ctx.completed = True
             self.stats["done"] += 1
             JOBS_FINISHED.labels(job.task, "done").inc()
         except LeaseLost as error:
@@ -229,14 +266,14 @@ class Worker:
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(self.lease_s / 3)
-            held = list(self.inflight.values())
+            held = {job.id: (task, job) for task, job in self.inflight.items()}
             if not held:
                 continue
             try:
                 async with self.engine.begin() as conn:
-                    still = await q.extend_leases(conn, held, self.lease_s)
-                for job in held:
-                    if job.id not in still:
+                    still = await q.extend_leases(conn, [job for _, job in held.values()], self.lease_s)
+                for job_id, (task, job) in held.items():
+                    if job_id not in still and not task.done():  # a finished job has simply completed
                         log.warning("heartbeat found lease lost", job=job.id, task=job.task)
             except Exception as error:  # a database blip must not kill the worker; the next beat retries
                 log.warning("heartbeat failed", error=_describe(error))

@@ -14,6 +14,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from lockstep.config.settings import sqlalchemy_async_url
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -23,17 +25,7 @@ class DatabaseUnavailable(RuntimeError):
 
 def normalise_url(url: str) -> str:
     """Accept the URLs people type (``postgresql://``, ``sqlite:///``) and pick the async driver."""
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url.removeprefix("postgres://")
-    if url.startswith("postgresql://"):
-        return "postgresql+asyncpg://" + url.removeprefix("postgresql://")
-    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
-        return "sqlite+aiosqlite://" + url.removeprefix("sqlite://")
-    return url
-
-
-def is_sqlite(url: str) -> bool:
-    return normalise_url(url).startswith("sqlite")
+    return sqlalchemy_async_url(url)
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:

@@ -38,9 +38,7 @@ async def store_event(
 
 
 async def mark_processed(conn: AsyncConnection, event_row_id: int) -> None:
-    await conn.execute(
-        update(inbox_events).where(inbox_events.c.id == event_row_id).values(processed_at=utcnow())
-    )
+    await conn.execute(update(inbox_events).where(inbox_events.c.id == event_row_id).values(processed_at=utcnow()))
 
 
 async def unprocessed(conn: AsyncConnection, *, brand: str, source: str, limit: int = 500) -> list:

@@ -1,0 +1,537 @@
+"""``lockstep``: every operation a person runs. Errors are one clear line and a non-zero exit.
+
+Commands call the runtime, flows and repositories; they hold no business logic of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import shutil
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lockstep import logs
+from lockstep.config import ConfigError, Settings, get_settings, load_config_dir, redact
+from lockstep.store.db import DatabaseUnavailable
+
+console = Console()
+err = Console(stderr=True)
+
+app = typer.Typer(
+    name="lockstep",
+    help="Keeps Centra (storefront, orders) and Deposco (warehouses, stock) in step, for many brands.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Inspect and manage the durable job queue.", no_args_is_help=True)
+exc_app = typer.Typer(help="Exceptions: what needs a person, by owner team.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(exc_app, name="exceptions")
+
+_state = {"debug": False}
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit 1."""
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    config_dir: Annotated[
+        Path | None, typer.Option("--config-dir", help="Brand files folder (LOCKSTEP_CONFIG_DIR).")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="Database URL (LOCKSTEP_DATABASE_URL).")
+    ] = None,
+) -> None:
+    _state["debug"] = debug
+    if config_dir is not None:
+        os.environ["LOCKSTEP_CONFIG_DIR"] = str(config_dir)
+    if database_url is not None:
+        os.environ["LOCKSTEP_DATABASE_URL"] = database_url
+
+
+def command(fn):
+    """Wrap a command: configure logging, run coroutines, and turn failures into one readable line."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            settings = get_settings()
+            logs.configure(settings.log_level)
+            result = fn(settings, *args, **kwargs)
+            if asyncio.iscoroutine(result):
+                result = asyncio.run(result)
+            return result
+        except typer.Exit:
+            raise
+        except ConfigError as error:
+            for problem in error.problems:
+                err.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except (CliError, DatabaseUnavailable) as error:
+            err.print(f"[red]error:[/red] {redact(str(error))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        except Exception as error:
+            if _state["debug"]:
+                raise
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            err.print(
+                f"[red]error:[/red] {type(error).__name__}: {redact(first)} (run with --debug for details)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
+
+    # typer reads the signature: hide the injected settings parameter
+    import inspect
+
+    sig = inspect.signature(fn, eval_str=True)
+    wrapper.__signature__ = sig.replace(parameters=list(sig.parameters.values())[1:])
+    return wrapper
+
+
+async def _engine(settings: Settings, *, upgrade: bool = False):
+    from lockstep.store import migrate
+    from lockstep.store.db import check_reachable, create_engine
+
+    engine = create_engine(settings.database_url)
+    await check_reachable(engine)
+    if upgrade:
+        await migrate.upgrade(engine)
+    elif not await migrate.is_current(engine):
+        await engine.dispose()
+        raise CliError("the database schema is not current: run `lockstep db upgrade`")
+    return engine
+
+
+# --- configuration ---------------------------------------------------------------------------------------
+
+
+def _example_file() -> Path:
+    packaged = Path(__file__).parent / "config" / "example-brand.yaml"
+    if packaged.exists():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "config" / "example-brand.yaml"
+
+
+@app.command()
+@command
+def init(
+    settings: Settings,
+    directory: Annotated[Path, typer.Argument(help="Folder to create.")] = Path("config"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing example file.")] = False,
+) -> None:
+    """Write an example brand file to start from."""
+    target = directory / "example-brand.yaml"
+    if target.exists() and not force:
+        raise CliError(f"{target} already exists (use --force to overwrite)")
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_example_file(), target)
+    console.print(f"wrote {target}; edit it, then run `lockstep check --config-dir {directory}`")
+
+
+def print_mapping(topology) -> None:
+    table = Table(title=f"{topology.brand} ({topology.name}): stock pool -> facility", title_justify="left")
+    for column in ("pool", "Centra warehouse", "facility", "share", "state", "markets", "overrides"):
+        table.add_column(column)
+    for pool in topology.pools:
+        markets = ", ".join(m.id for m in topology.markets if pool.id in m.pools) or "-"
+        rows = pool.facilities or ()
+        if not rows:
+            table.add_row(pool.id, pool.centra_warehouse, "[red]none[/red]", "", "", markets, "")
+        for index, entry in enumerate(rows):
+            facility = topology.facility(entry.facility)
+            state = facility.state if facility.state == "live" else f"[yellow]{facility.state}[/yellow]"
+            overrides = ", ".join(
+                f"{'/'.join(o.ship_to_countries)} -> {o.facility}"
+                for o in topology.routing_overrides
+                if o.pool == pool.id and index == 0
+            )
+            first = index == 0
+            table.add_row(
+                pool.id if first else "",
+                pool.centra_warehouse if first else "",
+                facility.code,
+                f"{entry.share:g}",
+                state,
+                markets if first else "",
+                overrides,
+            )
+    console.print(table)
+    facilities = Table(title=f"{topology.brand}: facilities", title_justify="left")
+    for column in ("facility", "name", "country", "state", "backs pools (share)"):
+        facilities.add_column(column)
+    for facility in topology.facilities:
+        pools = ", ".join(f"{pool} ({share:g})" for pool, share in topology.pools_for_facility(facility.code))
+        facilities.add_row(facility.code, facility.name, facility.country, facility.state, pools or "-")
+    console.print(facilities)
+
+
+@app.command()
+@command
+def check(settings: Settings) -> None:
+    """Validate the brand files (no secrets needed) and print each brand's pool -> facility mapping."""
+    from lockstep.flows import build_registry
+    from lockstep.runtime import plan_schedules
+
+    result = load_config_dir(settings.config_dir)
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+    if result.problems:
+        for problem in result.problems:
+            err.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
+        err.print(f"{len(result.problems)} problem(s) in {settings.config_dir}", highlight=False)
+        raise typer.Exit(1)
+    for topology in result.brands.values():
+        print_mapping(topology)
+    _active, skipped = plan_schedules(result.brands, build_registry())
+    for note in skipped:
+        console.print(f"note: {note}", highlight=False)
+    console.print(f"[green]ok[/green]: {len(result.brands)} brand(s) in {settings.config_dir}")
+
+
+# --- database --------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+@command
+async def db_upgrade(settings: Settings) -> None:
+    """Create or migrate the schema to the latest revision."""
+    from lockstep.config import redact_url
+    from lockstep.store import migrate
+
+    engine = await _engine(settings, upgrade=True)
+    revision = await migrate.current_revision(engine)
+    await engine.dispose()
+    console.print(f"database {redact_url(settings.database_url)} at revision {revision}")
+
+
+@db_app.command("current")
+@command
+async def db_current(settings: Settings) -> None:
+    """Show the schema revision and whether it is the latest."""
+    from lockstep.store import migrate
+    from lockstep.store.db import check_reachable, create_engine
+
+    engine = create_engine(settings.database_url)
+    await check_reachable(engine)
+    revision = await migrate.current_revision(engine)
+    await engine.dispose()
+    head = migrate.head_revision()
+    console.print(f"revision {revision or 'none'} (latest {head}){'' if revision == head else ' - upgrade needed'}")
+
+
+# --- serving ---------------------------------------------------------------------------------------------
+
+
+async def _serve(settings: Settings, **parts) -> None:
+    from lockstep.runtime import build_runtime, install_stop_signals, serve
+
+    runtime = build_runtime(settings, require_secrets=True)
+    runtime.engine = await _engine(settings, upgrade=parts.pop("upgrade", False))
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    try:
+        await serve(runtime, stop, **parts)
+    finally:
+        await runtime.close()
+
+
+@app.command()
+@command
+async def run(
+    settings: Settings,
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once by this process.")] = 8,
+) -> None:
+    """API + workers + scheduler in one process (the single-machine default). Upgrades the database first."""
+    await _serve(settings, upgrade=True, concurrency=concurrency)
+
+
+@app.command()
+@command
+async def worker(
+    settings: Settings,
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once by this process.")] = 8,
+    brand: Annotated[list[str] | None, typer.Option(help="Only these brands (repeatable).")] = None,
+    scheduler: Annotated[bool, typer.Option(help="Also fire cron schedules (safe in every process).")] = True,
+) -> None:
+    """Workers only, for scale-out: start as many processes as you like against PostgreSQL."""
+    await _serve(settings, api=False, scheduler=scheduler, concurrency=concurrency, brands=brand or None)
+
+
+@app.command()
+@command
+async def api(settings: Settings) -> None:
+    """The HTTP app only (health, readiness, metrics; webhooks and admin API in later versions)."""
+    await _serve(settings, workers=False, scheduler=False)
+
+
+# --- jobs ------------------------------------------------------------------------------------------------
+
+
+def _ago(moment) -> str:
+    from lockstep.clock import utcnow
+
+    if moment is None:
+        return "-"
+    seconds = (utcnow() - moment).total_seconds()
+    if seconds < 0:
+        return f"in {_duration(-seconds)}"
+    return f"{_duration(seconds)} ago"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+@jobs_app.command("list")
+@command
+async def jobs_list(
+    settings: Settings,
+    brand: Annotated[str | None, typer.Option(help="Filter by brand.")] = None,
+    status: Annotated[str | None, typer.Option(help="pending | running | done | dead")] = None,
+    task: Annotated[str | None, typer.Option(help="Filter by task name.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """Recent jobs, newest first, with queue totals."""
+    from lockstep.queue import jobs as q
+
+    engine = await _engine(settings)
+    async with engine.connect() as conn:
+        rows = await q.list_jobs(conn, brand=brand, status=status, task=task, limit=limit)
+        totals = await q.counts(conn, brand=brand)
+        oldest = await q.oldest_pending_age_s(conn, brand=brand)
+    await engine.dispose()
+    table = Table()
+    for column in ("id", "brand", "task", "status", "prio", "lane", "attempts", "run at", "last error"):
+        table.add_column(column)
+    for job in rows:
+        table.add_row(
+            str(job.id),
+            job.brand,
+            job.task,
+            job.status,
+            str(job.priority),
+            job.lane or "",
+            f"{job.attempts}/{job.max_attempts}",
+            _ago(job.run_at),
+            (job.last_error or "")[:60],
+        )
+    console.print(table)
+    summary = ", ".join(f"{k} {v}" for k, v in totals.items())
+    console.print(f"{summary}; oldest ready job waiting {_duration(oldest) if oldest is not None else '-'}")
+
+
+@jobs_app.command("show")
+@command
+async def jobs_show(settings: Settings, job_id: int) -> None:
+    """Everything about one job, as JSON."""
+    from dataclasses import asdict
+
+    from lockstep.queue import jobs as q
+
+    engine = await _engine(settings)
+    async with engine.connect() as conn:
+        job = await q.get(conn, job_id)
+    await engine.dispose()
+    if job is None:
+        raise CliError(f"no job {job_id}")
+    console.print_json(json.dumps(asdict(job), default=str))
+
+
+@jobs_app.command("retry")
+@command
+async def jobs_retry(settings: Settings, job_id: int) -> None:
+    """Run a dead (or waiting) job again now, with a fresh set of attempts."""
+    from lockstep.queue import jobs as q
+    from lockstep.store import audit
+
+    engine = await _engine(settings)
+    async with engine.begin() as conn:
+        job = await q.get(conn, job_id)
+        if job is None or not await q.retry_now(conn, job_id):
+            await engine.dispose()
+            raise CliError(f"job {job_id} is not dead or pending (nothing to retry)")
+        await audit.record(
+            conn,
+            brand=job.brand,
+            actor=audit.cli_actor(),
+            action="job.retry",
+            entity_type="job",
+            entity_id=str(job_id),
+            details={"task": job.task, "previous_status": job.status},
+        )
+    await engine.dispose()
+    console.print(f"job {job_id} queued to run now")
+
+
+@jobs_app.command("purge")
+@command
+async def jobs_purge(
+    settings: Settings,
+    older_than_days: Annotated[float, typer.Option(min=0, help="Finished at least this long ago.")] = 7,
+    dead: Annotated[bool, typer.Option(help="Also purge dead-lettered jobs.")] = False,
+    brand: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Delete finished jobs (never pending or running ones)."""
+    from lockstep.queue import jobs as q
+
+    statuses = (q.DONE, q.DEAD) if dead else (q.DONE,)
+    engine = await _engine(settings)
+    async with engine.begin() as conn:
+        removed = await q.purge(conn, older_than=timedelta(days=older_than_days), statuses=statuses, brand=brand)
+    await engine.dispose()
+    console.print(f"purged {removed} job(s)")
+
+
+# --- exceptions ------------------------------------------------------------------------------------------
+
+
+@exc_app.command("list")
+@command
+async def exceptions_list(
+    settings: Settings,
+    brand: Annotated[str | None, typer.Option()] = None,
+    team: Annotated[str | None, typer.Option(help="ops | ecom | finance | cx | tech")] = None,
+    kind: Annotated[str | None, typer.Option()] = None,
+    status: Annotated[str | None, typer.Option(help="open | acknowledged | resolved")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include resolved ones.")] = False,
+    limit: Annotated[int, typer.Option(min=1)] = 100,
+) -> None:
+    """Exceptions, most recent first (unresolved only unless --all or --status)."""
+    from lockstep.store import exceptions as exc_store
+
+    engine = await _engine(settings)
+    async with engine.connect() as conn:
+        rows = await exc_store.list_exceptions(
+            conn,
+            brand=brand,
+            team=team,
+            kind=kind,
+            status=status,
+            active_only=not all_ and status is None,
+            limit=limit,
+        )
+    await engine.dispose()
+    table = Table()
+    for column in ("id", "brand", "kind", "team", "sev", "status", "count", "first seen", "last seen", "summary"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            str(r.id),
+            r.brand,
+            r.kind,
+            r.owner_team,
+            r.severity,
+            r.status,
+            str(r.occurrences),
+            _ago(r.first_seen),
+            _ago(r.last_seen),
+            r.summary[:80],
+        )
+    console.print(table)
+
+
+@exc_app.command("show")
+@command
+async def exceptions_show(settings: Settings, exception_id: int) -> None:
+    """One exception with its evidence and playbook."""
+    from dataclasses import asdict
+
+    from lockstep.store import exceptions as exc_store
+
+    engine = await _engine(settings)
+    async with engine.connect() as conn:
+        record = await exc_store.get(conn, exception_id)
+    await engine.dispose()
+    if record is None:
+        raise CliError(f"no exception {exception_id}")
+    data = asdict(record)
+    data["playbook"] = f"docs/playbooks/{record.playbook}.md"
+    console.print_json(json.dumps(data, default=str))
+
+
+async def _transition(settings: Settings, exception_id: int, action: str) -> None:
+    from lockstep.store import audit
+    from lockstep.store import exceptions as exc_store
+
+    change = exc_store.acknowledge if action == "ack" else exc_store.resolve
+    engine = await _engine(settings)
+    try:
+        async with engine.begin() as conn:
+            record = await exc_store.get(conn, exception_id)
+            if record is None:
+                raise CliError(f"no exception {exception_id}")
+            if not await change(conn, exception_id):
+                raise CliError(f"exception {exception_id} is {record.status}; cannot {action} it")
+            await audit.record(
+                conn,
+                brand=record.brand,
+                actor=audit.cli_actor(),
+                action=f"exception.{action}",
+                entity_type="exception",
+                entity_id=str(exception_id),
+                details={"kind": record.kind},
+            )
+    finally:
+        await engine.dispose()
+    console.print(f"exception {exception_id}: {'acknowledged' if action == 'ack' else 'resolved'}")
+
+
+@exc_app.command("ack")
+@command
+async def exceptions_ack(settings: Settings, exception_id: int) -> None:
+    """Acknowledge: someone is on it (stops repeat alerts until it escalates)."""
+    await _transition(settings, exception_id, "ack")
+
+
+@exc_app.command("resolve")
+@command
+async def exceptions_resolve(settings: Settings, exception_id: int) -> None:
+    """Resolve by hand (most kinds also resolve themselves when the condition clears)."""
+    await _transition(settings, exception_id, "resolve")
+
+
+# --- demo ------------------------------------------------------------------------------------------------
+
+
+@app.command()
+@command
+async def demo(
+    settings: Settings,
+    seconds: Annotated[float, typer.Option(min=1, help="How long to run the worker and scheduler.")] = 4,
+) -> None:
+    """Show Lockstep end to end on a fresh SQLite database with the example brand."""
+    from lockstep.demo import run_demo
+
+    await run_demo(settings, seconds=seconds, console=console)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
