@@ -17,7 +17,7 @@ from lockstep.store import migrate
 from lockstep.store.db import create_engine
 
 PG_ADMIN_URL = os.environ.get("LOCKSTEP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = ("jobs", "inbox_events", "sync_cursors", "exceptions", "audit_log", "schedule_slots")
+TABLES = ("jobs", "inbox_events", "sync_cursors", "exceptions", "audit_log", "schedule_slots", "rate_grants")
 
 
 def _pg_url_for(database: str) -> str:

@@ -14,6 +14,7 @@ from datetime import UTC
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Float,
     Column,
     DateTime,
     Integer,
@@ -158,4 +159,15 @@ schedule_slots = Table(
     Column("slot", UTCDateTime(), primary_key=True),
     Column("job_id", BigInteger),
     _ts("created_at", nullable=False),
+)
+
+rate_grants = Table(
+    "rate_grants",
+    metadata,
+    # The shared rate budget's sliding log (connectors/budget.py): one row per admitted call and bucket.
+    # ``at`` is epoch seconds from the database clock, so every process agrees on time.
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("scope", String(128), nullable=False),
+    Column("bucket", String(32), nullable=False),
+    Column("at", Float, nullable=False),
 )

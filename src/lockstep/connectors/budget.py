@@ -1,0 +1,225 @@
+"""Rate budgets: never send a request the API would refuse with a 429.
+
+Both APIs count requests in windows (Centra: 10 s and 1 h, separately for requests and mutations; Deposco: about
+4 requests per second account-wide). A token bucket cannot honour a window limit without wasting half of it
+(capacity + refill both land in one window), so the budget keeps a **sliding log** of grant times per bucket and
+grants only while every window still has room. A small margin covers the network delay between our grant and the
+server's count.
+
+Priorities are reserves: a low-priority call (item-master update) may use only part of each window, a normal call
+a little more, and a high-priority call (stock decrease, shipment confirmation) all of it. That works the same
+within one process and across processes, because it needs no shared waiting queue.
+
+:class:`LocalBudget` lives in memory (SQLite deployments are one process). :class:`SharedBudget` keeps the log in
+PostgreSQL, serialised per bucket by an advisory lock and timed by the database clock, so every worker process of
+a brand draws from one budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+from enum import IntEnum
+
+from prometheus_client import Counter, Histogram
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from lockstep.store.tables import rate_grants
+
+BUDGET_WAIT = Histogram("lockstep_budget_wait_seconds", "Time a call waited for its rate budget", ["scope"])
+BUDGET_GRANTS = Counter("lockstep_budget_grants_total", "Calls admitted by the rate budget", ["scope", "priority"])
+
+
+class Priority(IntEnum):
+    HIGH = 0  # stock decreases, shipment confirmations: what stops overselling and notifies customers
+    NORMAL = 1
+    LOW = 2  # item-master updates, reconciliation reads: can wait
+
+
+# Share of each window a priority may fill. HIGH may use everything; the rest stays for it.
+SHARE = {Priority.HIGH: 1.0, Priority.NORMAL: 0.9, Priority.LOW: 0.7}
+
+
+@dataclass(frozen=True)
+class Window:
+    limit: int
+    seconds: float
+
+    def allowed(self, priority: Priority) -> int:
+        return max(1, math.floor(self.limit * SHARE[priority]))
+
+
+CENTRA_TIERS: dict[str, dict[str, tuple[Window, ...]]] = {
+    "growth": {
+        "requests": (Window(60, 10), Window(5000, 3600)),
+        "mutations": (Window(20, 10), Window(1800, 3600)),
+    },
+    "enhanced": {
+        "requests": (Window(150, 10), Window(20000, 3600)),
+        "mutations": (Window(50, 10), Window(4500, 3600)),
+    },
+    "high": {
+        "requests": (Window(450, 10), Window(40000, 3600)),
+        "mutations": (Window(150, 10), Window(7000, 3600)),
+    },
+    "enterprise": {
+        "requests": (Window(1500, 10), Window(85000, 3600)),
+        "mutations": (Window(500, 10), Window(25000, 3600)),
+    },
+}
+
+
+def deposco_windows(requests_per_second: float) -> dict[str, tuple[Window, ...]]:
+    """Deposco's throttle as a one-second window (and a ten-second one, so fractional rates are honoured)."""
+    return {
+        "requests": (
+            Window(max(1, math.floor(requests_per_second)), 1.0),
+            Window(max(1, math.floor(requests_per_second * 10)), 10.0),
+        )
+    }
+
+
+def _wait_needed(
+    grants: list[float] | deque, windows: tuple[Window, ...], priority: Priority, now: float, margin: float
+):
+    """Seconds until a grant is possible (0 = now), given the grant times sorted oldest first."""
+    wait = 0.0
+    for window in windows:
+        horizon = now - window.seconds - margin
+        inside = [t for t in grants if t > horizon]
+        allowed = window.allowed(priority)
+        if len(inside) >= allowed:
+            # the grant that must leave the window before one more fits
+            blocking = inside[len(inside) - allowed]
+            wait = max(wait, blocking - horizon)
+    return wait
+
+
+class LocalBudget:
+    """In-process sliding-window budget (one per brand and system)."""
+
+    def __init__(self, scope: str, buckets: dict[str, tuple[Window, ...]], *, margin_s: float = 0.25):
+        self.scope = scope
+        self.buckets = buckets
+        self.margin_s = margin_s
+        self._log: dict[str, deque[float]] = {name: deque() for name in buckets}
+        self._lock = asyncio.Lock()
+
+    async def acquire(self, *names: str, priority: Priority = Priority.NORMAL) -> float:
+        """Wait until every named bucket has room, then record one grant in each; returns seconds waited."""
+        started = time.monotonic()
+        while True:
+            async with self._lock:
+                now = time.monotonic()
+                wait = 0.0
+                for name in names:
+                    log = self._log[name]
+                    longest = max(w.seconds for w in self.buckets[name]) + self.margin_s
+                    while log and log[0] <= now - longest:
+                        log.popleft()
+                    wait = max(wait, _wait_needed(log, self.buckets[name], priority, now, self.margin_s))
+                if wait <= 0:
+                    for name in names:
+                        self._log[name].append(now)
+                    waited = now - started
+                    BUDGET_WAIT.labels(self.scope).observe(waited)
+                    BUDGET_GRANTS.labels(self.scope, priority.name).inc()
+                    return waited
+            await asyncio.sleep(min(wait, 5.0))
+
+    async def observe_used(self, name: str, window_seconds: float, used: int) -> None:
+        """The API reported ``used`` calls in its window (other integrations share it): count them too."""
+        async with self._lock:
+            now = time.monotonic()
+            log = self._log[name]
+            ours = sum(1 for t in log if t > now - window_seconds)
+            for _ in range(max(0, used - ours)):
+                log.append(now)
+
+
+class SharedBudget:
+    """Sliding-window budget in PostgreSQL, shared by every process that uses the same ``scope``."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        scope: str,
+        buckets: dict[str, tuple[Window, ...]],
+        *,
+        margin_s: float = 0.25,
+    ):
+        if engine.dialect.name != "postgresql":
+            raise ValueError("SharedBudget needs PostgreSQL; use LocalBudget on SQLite")
+        self.engine = engine
+        self.scope = scope
+        self.buckets = buckets
+        self.margin_s = margin_s
+        self._grants = 0
+
+    async def acquire(self, *names: str, priority: Priority = Priority.NORMAL) -> float:
+        started = time.monotonic()
+        while True:
+            wait = await self._try(names, priority)
+            if wait <= 0:
+                waited = time.monotonic() - started
+                BUDGET_WAIT.labels(self.scope).observe(waited)
+                BUDGET_GRANTS.labels(self.scope, priority.name).inc()
+                return waited
+            await asyncio.sleep(min(wait, 5.0))
+
+    async def _try(self, names: tuple[str, ...], priority: Priority) -> float:
+        async with self.engine.begin() as conn:
+            # One writer per scope at a time; the lock ends with the transaction.
+            await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"budget:{self.scope}", 0))))
+            now = (await conn.execute(text("SELECT extract(epoch FROM clock_timestamp())"))).scalar_one()
+            now = float(now)
+            wait = 0.0
+            for name in names:
+                longest = max(w.seconds for w in self.buckets[name]) + self.margin_s
+                rows = await conn.execute(
+                    select(rate_grants.c.at)
+                    .where(
+                        rate_grants.c.scope == self.scope,
+                        rate_grants.c.bucket == name,
+                        rate_grants.c.at > now - longest,
+                    )
+                    .order_by(rate_grants.c.at)
+                )
+                grants = [r.at for r in rows]
+                wait = max(wait, _wait_needed(grants, self.buckets[name], priority, now, self.margin_s))
+            if wait > 0:
+                return wait
+            await conn.execute(insert(rate_grants), [{"scope": self.scope, "bucket": n, "at": now} for n in names])
+            self._grants += 1
+            if self._grants % 200 == 1:  # keep the log short: nothing older than the longest window matters
+                oldest = max(w.seconds for ws in self.buckets.values() for w in ws) + self.margin_s
+                await conn.execute(
+                    delete(rate_grants).where(rate_grants.c.scope == self.scope, rate_grants.c.at < now - oldest)
+                )
+            return 0.0
+
+    async def observe_used(self, name: str, window_seconds: float, used: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"budget:{self.scope}", 0))))
+            now = float((await conn.execute(text("SELECT extract(epoch FROM clock_timestamp())"))).scalar_one())
+            ours = await conn.scalar(
+                select(func.count()).where(
+                    rate_grants.c.scope == self.scope,
+                    rate_grants.c.bucket == name,
+                    rate_grants.c.at > now - window_seconds,
+                )
+            )
+            missing = max(0, used - ours)
+            if missing:
+                await conn.execute(insert(rate_grants), [{"scope": self.scope, "bucket": name, "at": now}] * missing)
+
+
+def make_budget(engine: AsyncEngine | None, scope: str, buckets: dict[str, tuple[Window, ...]]):
+    """Shared across processes on PostgreSQL, in-process otherwise."""
+    if engine is not None and engine.dialect.name == "postgresql":
+        return SharedBudget(engine, scope, buckets)
+    return LocalBudget(scope, buckets)

@@ -1,0 +1,1 @@
+"""Centra Integration API (GraphQL): client, translation, webhook verification."""
