@@ -14,9 +14,9 @@ from datetime import UTC
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Float,
     Column,
     DateTime,
+    Float,
     Integer,
     MetaData,
     String,
