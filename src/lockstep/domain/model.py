@@ -1,0 +1,231 @@
+"""The domain's own words for what flows between the systems. Pure data: no I/O, no API field names.
+
+Translation modules (``connectors/*/translate.py``) turn API payloads into these and back; flows, the stock
+equation and routing only ever see these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+
+class OrderStatus(StrEnum):
+    PENDING = "PENDING"
+    CONFIRMED = "CONFIRMED"
+    PROCESSING = "PROCESSING"
+    SHIPPED = "SHIPPED"
+    ARCHIVED = "ARCHIVED"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class Address:
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    address1: str = ""
+    address2: str = ""
+    city: str = ""
+    postal_code: str = ""
+    region: str = ""
+    country: str = ""  # ISO 3166-1 alpha-2
+    email: str = ""
+    phone: str = ""
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Units of an order line reserved in one Centra warehouse (= stock pool)."""
+
+    warehouse: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    line_id: int  # Centra's order line id: what shipments refer back to
+    sku: str
+    quantity: int  # current quantity, cancelled units excluded
+    ean: str = ""
+    cancelled_quantity: int = 0
+    product_name: str = ""
+    variant_name: str = ""
+    size: str = ""
+    unit_price: Decimal | None = None
+    allocations: tuple[Allocation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Order:
+    """A storefront order as Centra holds it."""
+
+    order_id: str  # Centra's hash id
+    number: str  # the number people see
+    status: OrderStatus
+    lines: tuple[OrderLine, ...]
+    ship_to: Address = Address()
+    bill_to: Address = Address()
+    is_on_hold: bool = False
+    is_waiting_for_payment: bool = False
+    is_locked: bool = False
+    market: str = ""
+    currency: str = ""
+    shipping_method: str = ""
+    shipping_cost: Decimal | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def eligible_for_export(self) -> bool:
+        """DESIGN §3.2: confirmed, not on hold, not waiting for payment."""
+        return self.status == OrderStatus.CONFIRMED and not self.is_on_hold and not self.is_waiting_for_payment
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    """A Centra warehouse (a stock pool as the storefront sees it)."""
+
+    warehouse_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CentraStock:
+    """Stock of one size in one Centra warehouse."""
+
+    warehouse: str
+    sku: str
+    free_to_allocate: int
+    physical: int | None = None  # expensive to read; None when not asked for
+    allocated: int | None = None
+    ean: str = ""
+
+
+@dataclass(frozen=True)
+class ProductSize:
+    """One sellable size from Centra's catalogue: what becomes a Deposco item."""
+
+    sku: str
+    ean: str = ""
+    product_number: str = ""
+    product_name: str = ""
+    variant_name: str = ""
+    size: str = ""
+    is_active: bool = True
+    country_of_origin: str = ""
+    hs_code: str = ""
+    weight_kg: Decimal | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """A Deposco item (the warehouse's item master row)."""
+
+    number: str  # the brand's SKU key: full SKU or EAN
+    description: str = ""
+    upc: str = ""
+    style: str = ""
+    colour: str = ""
+    size: str = ""
+    weight_kg: Decimal | None = None
+    country_of_origin: str = ""
+    hs_code: str = ""
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class SalesOrderLine:
+    line_number: int
+    item: str  # Deposco item number
+    quantity: int
+    customer_line_number: str = ""  # the Centra order line id, to map shipments back
+    unit_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class SalesOrder:
+    """What Lockstep sends Deposco: one per (Centra order, facility)."""
+
+    number: str  # deterministic from the Centra order number and facility: a retry can never duplicate
+    facility: str
+    lines: tuple[SalesOrderLine, ...]
+    ship_to: Address = Address()
+    customer_order_number: str = ""  # the Centra order number
+    order_date: datetime | None = None
+    shipping_method: str = ""
+    currency: str = ""
+    status: str = ""  # as Deposco reports it (New, Released, Picking, Ship Complete, Cancelled, ...)
+
+
+@dataclass(frozen=True)
+class ShipmentLine:
+    customer_line_number: str  # the Centra order line id carried through the sales order
+    item: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class WarehouseShipment:
+    """An outbound shipment as Deposco reports it."""
+
+    shipment_id: str
+    number: str
+    sales_order_number: str
+    facility: str
+    lines: tuple[ShipmentLine, ...] = ()
+    carrier: str = ""
+    service: str = ""
+    tracking_numbers: tuple[str, ...] = ()
+    packages: int = 0
+    shipped_at: datetime | None = None
+    updated_at: datetime | None = None
+    status: str = ""
+
+    @property
+    def shipped_units(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+
+@dataclass(frozen=True)
+class StockReading:
+    """Deposco availability of one item in one facility at a moment."""
+
+    facility: str
+    item: str
+    on_hand: int
+    atp: int
+    as_of: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CentraShipment:
+    """A shipment in Centra (what Lockstep creates from a warehouse shipment)."""
+
+    shipment_id: int
+    number: str
+    order_number: str
+    external_id: str = ""
+    is_good_to_go: bool = False
+    is_paid: bool = False
+    is_captured: bool = False
+    is_shipped: bool = False
+    tracking_number: str = ""
+    lines: tuple[tuple[int, int], ...] = field(default=())  # (order line id, quantity)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a translation did to make a value fit the other system (truncated, characters removed, ...)."""
+
+    field: str
+    reason: str
+    before: str
+    after: str
