@@ -23,6 +23,7 @@ from croniter import croniter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from lockstep.domain.exception_kinds import get_kind
+from lockstep.domain.routing import PoolRoute, RoutingTable
 
 # ISO 3166-1 alpha-2 (the 249 assigned codes, from the tz database's iso3166.tab) plus XK (Kosovo), not
 # assigned by ISO but used by Centra, carriers and Deposco. Embedded: validation must not depend on the host.
@@ -68,9 +69,7 @@ def _facility_code(value: str) -> str:
 def _env_var(value: str) -> str:
     # The message does not repeat the input on purpose: if someone pasted a token here, it stays out of logs.
     if not _ENV_VAR.fullmatch(value):
-        raise ValueError(
-            "must be the NAME of an environment variable (A-Z, 0-9, _), never the secret value itself"
-        )
+        raise ValueError("must be the NAME of an environment variable (A-Z, 0-9, _), never the secret value itself")
     return value
 
 
@@ -156,9 +155,7 @@ class DeposcoConfig(_Model):
 
     base_url: HttpUrl = Field(description="REST API base, e.g. https://api.deposco.com/latest")
     token_url: HttpUrl = Field("https://auth.deposco.com/oauth2/token", description="OAuth2 token endpoint")
-    v1_base_url: HttpUrl = Field(
-        description="legacy V1 base, e.g. https://<code>.deposco.com/integration/<code>"
-    )
+    v1_base_url: HttpUrl = Field(description="legacy V1 base, e.g. https://<code>.deposco.com/integration/<code>")
     business_unit: Text
     client_id_env: EnvVar
     client_secret_env: EnvVar
@@ -326,10 +323,7 @@ class BrandTopology(_Model):
     def pools_for_facility(self, code: str) -> tuple[tuple[str, float], ...]:
         """Every (pool id, share) that draws on facility ``code``."""
         return tuple(
-            (pool.id, entry.share)
-            for pool in self.pools
-            for entry in pool.facilities
-            if entry.facility == code
+            (pool.id, entry.share) for pool in self.pools for entry in pool.facilities if entry.facility == code
         )
 
     def override_facility(self, pool_id: str, country: str) -> str | None:
@@ -364,6 +358,24 @@ class BrandTopology(_Model):
                 if channel.webhook_url_env is not None:
                     found.append((f"teams.{team}.channels[{index}].webhook_url_env", channel.webhook_url_env))
         return found
+
+    def routing_table(self) -> RoutingTable:
+        """The pure routing view of this brand's mapping (see ``domain/routing.py``)."""
+        return RoutingTable(
+            by_warehouse={
+                pool.centra_warehouse: PoolRoute(
+                    pool=pool.id,
+                    facilities=tuple((entry.facility, self._is_live(entry.facility)) for entry in pool.facilities),
+                    overrides={
+                        country: override.facility
+                        for override in self.routing_overrides
+                        if override.pool == pool.id
+                        for country in override.ship_to_countries
+                    },
+                )
+                for pool in self.pools
+            }
+        )
 
     def enabled_schedules(self) -> Mapping[str, Schedule]:
         """Enabled schedules only: a disabled entry stays in the file as documentation, not as a job."""

@@ -1,0 +1,173 @@
+"""Routing: which Deposco facility ships each unit of a Centra order. Pure; never guesses.
+
+Each order line carries Centra's allocations: units reserved in a Centra warehouse, i.e. a stock pool. The pool
+maps to facilities through the brand's explicit mapping; within a pool a routing override can send orders for
+certain ship-to countries to a specific facility; otherwise the first *live* facility of the pool (in the
+configured priority order) ships. Anything that does not resolve cleanly is a :class:`RoutingProblem` with its
+cause, and the order is quarantined as a whole — a partially routed order would ship some lines from a guessed
+place or strand the rest.
+
+Lines routed to different facilities become separate sales orders, numbered deterministically from the Centra
+order number and the facility, so a retried export can never create a second Deposco order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from lockstep.domain.model import Order, SalesOrder, SalesOrderLine
+
+UNROUTABLE = "unroutable_order"
+NOT_LIVE = "facility_not_live"
+
+
+@dataclass(frozen=True)
+class PoolRoute:
+    """One stock pool as routing needs it: facilities in priority order with liveness, and overrides."""
+
+    pool: str
+    facilities: tuple[tuple[str, bool], ...]  # (facility code, is live)
+    overrides: Mapping[str, str] = field(default_factory=dict)  # ship-to country -> facility code
+
+    def is_live(self, code: str) -> bool:
+        return any(live for facility, live in self.facilities if facility == code)
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """Centra warehouse (as named on allocations) -> pool route. Built from the brand topology."""
+
+    by_warehouse: Mapping[str, PoolRoute]
+
+
+@dataclass(frozen=True)
+class RoutingProblem:
+    cause: str  # unroutable_order | facility_not_live
+    line_id: int | None
+    pool: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class RoutedUnits:
+    line_id: int
+    sku: str
+    quantity: int
+    pool: str
+    facility: str
+
+
+@dataclass(frozen=True)
+class RoutingResult:
+    units: tuple[RoutedUnits, ...]
+    problems: tuple[RoutingProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and bool(self.units)
+
+    @property
+    def facilities(self) -> tuple[str, ...]:
+        return tuple(sorted({u.facility for u in self.units}))
+
+
+def sales_order_number(order_number: str, facility: str) -> str:
+    """Deterministic Deposco order number for the part of a Centra order shipped by ``facility``."""
+    return f"{order_number}-{facility}"
+
+
+def choose_facility(route: PoolRoute, country: str) -> tuple[str | None, RoutingProblem | None]:
+    override = route.overrides.get(country.upper()) if country else None
+    if override is not None:
+        if route.is_live(override):
+            return override, None
+        return None, RoutingProblem(
+            NOT_LIVE, None, route.pool, f"pool {route.pool} routes {country} to {override}, which is not live"
+        )
+    for code, live in route.facilities:
+        if live:
+            return code, None
+    if not route.facilities:
+        return None, RoutingProblem(UNROUTABLE, None, route.pool, f"pool {route.pool} has no facility mapped")
+    names = ", ".join(code for code, _ in route.facilities)
+    return None, RoutingProblem(NOT_LIVE, None, route.pool, f"pool {route.pool} has no live facility ({names})")
+
+
+def route_order(order: Order, table: RoutingTable) -> RoutingResult:
+    units: list[RoutedUnits] = []
+    problems: list[RoutingProblem] = []
+    country = order.ship_to.country
+    for line in order.lines:
+        if line.quantity <= 0:
+            continue  # fully cancelled: nothing to ship
+        allocated = sum(a.quantity for a in line.allocations)
+        if allocated != line.quantity:
+            problems.append(
+                RoutingProblem(
+                    UNROUTABLE,
+                    line.line_id,
+                    None,
+                    f"line {line.line_id} ({line.sku}): {allocated} of {line.quantity} units allocated to a warehouse",
+                )
+            )
+            continue
+        for allocation in line.allocations:
+            route = table.by_warehouse.get(allocation.warehouse)
+            if route is None:
+                problems.append(
+                    RoutingProblem(
+                        UNROUTABLE,
+                        line.line_id,
+                        None,
+                        f"line {line.line_id} ({line.sku}) is allocated in Centra warehouse "
+                        f"{allocation.warehouse!r}, which no stock pool maps",
+                    )
+                )
+                continue
+            facility, problem = choose_facility(route, country)
+            if problem is not None:
+                problems.append(
+                    RoutingProblem(problem.cause, line.line_id, route.pool, f"line {line.line_id}: {problem.detail}")
+                )
+                continue
+            units.append(RoutedUnits(line.line_id, line.sku, allocation.quantity, route.pool, facility))
+    if not units and not problems:
+        problems.append(RoutingProblem(UNROUTABLE, None, None, "order has no units to ship"))
+    return RoutingResult(tuple(units), tuple(problems))
+
+
+def sales_orders(order: Order, result: RoutingResult, item_number: Mapping[int, str]) -> tuple[SalesOrder, ...]:
+    """One sales order per facility from a clean routing result. ``item_number``: line id -> Deposco item."""
+    if not result.ok:
+        raise ValueError("sales orders are only built from a routing result without problems")
+    by_facility: dict[str, dict[int, int]] = {}
+    for unit in result.units:
+        lines = by_facility.setdefault(unit.facility, {})
+        lines[unit.line_id] = lines.get(unit.line_id, 0) + unit.quantity
+    prices = {line.line_id: line.unit_price for line in order.lines}
+    built = []
+    for facility in sorted(by_facility):
+        lines = tuple(
+            SalesOrderLine(
+                line_number=index,
+                item=item_number[line_id],
+                quantity=quantity,
+                customer_line_number=str(line_id),
+                unit_price=prices.get(line_id),
+            )
+            for index, (line_id, quantity) in enumerate(sorted(by_facility[facility].items()), start=1)
+        )
+        built.append(
+            SalesOrder(
+                number=sales_order_number(order.number, facility),
+                facility=facility,
+                lines=lines,
+                ship_to=order.ship_to,
+                customer_order_number=order.number,
+                order_date=order.created_at,
+                shipping_method=order.shipping_method,
+                currency=order.currency,
+            )
+        )
+    return tuple(built)

@@ -1,0 +1,136 @@
+"""Routing: explicit pool -> facility mapping, overrides, liveness; quarantine instead of guessing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lockstep.config import load_brand_file
+from lockstep.domain.model import Address, Allocation, Order, OrderLine, OrderStatus
+from lockstep.domain.routing import (
+    NOT_LIVE,
+    UNROUTABLE,
+    PoolRoute,
+    RoutingTable,
+    route_order,
+    sales_order_number,
+    sales_orders,
+)
+
+EXAMPLE = load_brand_file(Path(__file__).resolve().parents[2] / "config" / "example-brand.yaml")
+TABLE = EXAMPLE.routing_table()
+
+
+def order(*lines: OrderLine, country: str = "SE", number: str = "1001") -> Order:
+    return Order(
+        order_id="h",
+        number=number,
+        status=OrderStatus.CONFIRMED,
+        lines=lines,
+        ship_to=Address(first_name="A", last_name="B", address1="x", city="y", postal_code="1", country=country),
+    )
+
+
+def line(line_id: int, qty: int, *allocs: tuple[str, int], sku: str | None = None) -> OrderLine:
+    return OrderLine(
+        line_id=line_id,
+        sku=sku or f"SKU{line_id}",
+        quantity=qty,
+        allocations=tuple(Allocation(w, q) for w, q in allocs),
+    )
+
+
+def test_example_routes_each_pool_to_its_live_facility():
+    result = route_order(order(line(1, 2, ("EU Stockholm", 2)), line(2, 1, ("UK Milton Keynes", 1))), TABLE)
+    assert result.ok
+    assert [(u.line_id, u.pool, u.facility) for u in result.units] == [(1, "eu", "SE-STO"), (2, "uk", "GB-MKN")]
+    built = sales_orders(
+        order(line(1, 2, ("EU Stockholm", 2)), line(2, 1, ("UK Milton Keynes", 1))), result, {1: "SKU1", 2: "SKU2"}
+    )
+    assert [(s.number, s.facility, [(x.item, x.quantity, x.customer_line_number) for x in s.lines]) for s in built] == [
+        ("1001-GB-MKN", "GB-MKN", [("SKU2", 1, "2")]),
+        ("1001-SE-STO", "SE-STO", [("SKU1", 2, "1")]),
+    ]
+
+
+def test_override_by_ship_to_country_within_the_pool():
+    result = route_order(order(line(1, 1, ("UK Milton Keynes", 1)), country="IE"), TABLE)
+    assert [u.facility for u in result.units] == ["SE-STO"]
+
+
+def test_draft_facility_quarantines_instead_of_guessing():
+    result = route_order(order(line(1, 1, ("US New Jersey", 1)), country="US"), TABLE)
+    assert not result.ok and result.units == ()
+    [problem] = result.problems
+    assert problem.cause == NOT_LIVE and problem.pool == "us" and "US-NJ" in problem.detail
+
+
+def test_unknown_warehouse_and_missing_allocation_are_unroutable():
+    result = route_order(order(line(1, 1, ("Popup Store", 1)), line(2, 3, ("EU Stockholm", 1))), TABLE)
+    causes = sorted((p.cause, p.line_id) for p in result.problems)
+    assert causes == [(UNROUTABLE, 1), (UNROUTABLE, 2)]
+    assert "Popup Store" in result.problems[0].detail
+
+
+def test_override_to_a_facility_that_is_not_live_is_a_problem():
+    table = RoutingTable({"W": PoolRoute("p", (("A", True), ("B", False)), {"NO": "B"})})
+    result = route_order(order(line(1, 1, ("W", 1)), country="NO"), table)
+    assert [p.cause for p in result.problems] == [NOT_LIVE]
+
+
+def test_a_line_split_over_two_pools_goes_to_two_facilities():
+    result = route_order(order(line(1, 3, ("EU Stockholm", 2), ("UK Milton Keynes", 1))), TABLE)
+    assert sorted((u.facility, u.quantity) for u in result.units) == [("GB-MKN", 1), ("SE-STO", 2)]
+
+
+def test_fully_cancelled_lines_are_skipped_and_an_empty_order_is_unroutable():
+    result = route_order(order(line(1, 0)), TABLE)
+    assert [p.cause for p in result.problems] == [UNROUTABLE]
+
+
+WAREHOUSES = st.sampled_from(["W1", "W2", "W3", "W4", "nowhere"])
+FACILITIES = st.sampled_from(["A", "B", "C"])
+
+
+@st.composite
+def tables(draw):
+    routes = {}
+    for warehouse in ["W1", "W2", "W3", "W4"]:
+        codes = draw(st.lists(FACILITIES, max_size=3, unique=True))
+        facilities = tuple((c, draw(st.booleans())) for c in codes)
+        overrides = draw(st.dictionaries(st.sampled_from(["SE", "GB", "US"]), FACILITIES, max_size=2))
+        routes[warehouse] = PoolRoute(f"pool-{warehouse}", facilities, overrides)
+    return RoutingTable(routes)
+
+
+@st.composite
+def orders(draw):
+    lines = []
+    for line_id in range(1, draw(st.integers(1, 5)) + 1):
+        allocs = draw(st.lists(st.tuples(WAREHOUSES, st.integers(1, 4)), max_size=2))
+        qty = sum(q for _, q in allocs) + draw(st.sampled_from([0, 0, 0, 1]))
+        lines.append(line(line_id, qty, *allocs))
+    return order(*lines, country=draw(st.sampled_from(["SE", "GB", "US", "DE"])))
+
+
+@given(tables(), orders())
+def test_routing_never_guesses_and_never_loses_units(table, o):
+    result = route_order(o, table)
+    for unit in result.units:
+        route = next(r for r in table.by_warehouse.values() if r.pool == unit.pool)
+        assert route.is_live(unit.facility), "only live facilities ship"
+        expected = route.overrides.get(o.ship_to.country)
+        if expected is not None:
+            assert unit.facility == expected, "an override for the ship-to country always wins"
+        else:
+            assert unit.facility == next(code for code, live in route.facilities if live), "first live facility"
+    if result.ok:
+        for ordered in o.lines:
+            routed = sum(u.quantity for u in result.units if u.line_id == ordered.line_id)
+            assert routed == ordered.quantity, "every unit of every line is routed exactly once"
+        built = sales_orders(o, result, {x.line_id: x.sku for x in o.lines})
+        assert len({s.number for s in built}) == len(built) == len(result.facilities)
+        assert all(s.number == sales_order_number(o.number, s.facility) for s in built)
+        assert sum(x.quantity for s in built for x in s.lines) == sum(x.quantity for x in o.lines)
