@@ -39,6 +39,10 @@ exc_app = typer.Typer(help="Exceptions: what needs a person, by owner team.", no
 app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(exc_app, name="exceptions")
+sim_app = typer.Typer(
+    help="Local simulators of Centra and Deposco (real HTTP servers on 127.0.0.1).", no_args_is_help=True
+)
+app.add_typer(sim_app, name="sim")
 
 _state = {"debug": False}
 
@@ -527,6 +531,18 @@ async def demo(
     from lockstep.demo import run_demo
 
     await run_demo(settings, seconds=seconds, console=console)
+
+
+def _mount_simulators() -> None:
+    """The simulators ship with Lockstep (demo, tests, benchmarks); their commands are plain typer functions."""
+    from lockstep.sim.centra.command import centra
+    from lockstep.sim.deposco.command import deposco
+
+    sim_app.command("centra")(centra)
+    sim_app.command("deposco")(deposco)
+
+
+_mount_simulators()
 
 
 def main() -> None:
