@@ -6,6 +6,7 @@ Commands call the runtime, flows and repositories; they hold no business logic o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -122,6 +123,16 @@ async def _engine(settings: Settings, *, upgrade: bool = False):
         await engine.dispose()
         raise CliError("the database schema is not current: run `lockstep db upgrade`")
     return engine
+
+
+@contextlib.asynccontextmanager
+async def _database(settings: Settings):
+    """An engine on a current schema for the duration of one command."""
+    engine = await _engine(settings)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 # --- configuration ---------------------------------------------------------------------------------------
@@ -322,12 +333,10 @@ async def jobs_list(
     """Recent jobs, newest first, with queue totals."""
     from lockstep.queue import jobs as q
 
-    engine = await _engine(settings)
-    async with engine.connect() as conn:
+    async with _database(settings) as engine, engine.connect() as conn:
         rows = await q.list_jobs(conn, brand=brand, status=status, task=task, limit=limit)
         totals = await q.counts(conn, brand=brand)
         oldest = await q.oldest_pending_age_s(conn, brand=brand)
-    await engine.dispose()
     table = Table()
     for column in ("id", "brand", "task", "status", "prio", "lane", "attempts", "run at", "last error"):
         table.add_column(column)
@@ -356,10 +365,8 @@ async def jobs_show(settings: Settings, job_id: int) -> None:
 
     from lockstep.queue import jobs as q
 
-    engine = await _engine(settings)
-    async with engine.connect() as conn:
+    async with _database(settings) as engine, engine.connect() as conn:
         job = await q.get(conn, job_id)
-    await engine.dispose()
     if job is None:
         raise CliError(f"no job {job_id}")
     console.print_json(json.dumps(asdict(job), default=str))
@@ -372,11 +379,9 @@ async def jobs_retry(settings: Settings, job_id: int) -> None:
     from lockstep.queue import jobs as q
     from lockstep.store import audit
 
-    engine = await _engine(settings)
-    async with engine.begin() as conn:
+    async with _database(settings) as engine, engine.begin() as conn:
         job = await q.get(conn, job_id)
         if job is None or not await q.retry_now(conn, job_id):
-            await engine.dispose()
             raise CliError(f"job {job_id} is not dead or pending (nothing to retry)")
         await audit.record(
             conn,
@@ -387,7 +392,6 @@ async def jobs_retry(settings: Settings, job_id: int) -> None:
             entity_id=str(job_id),
             details={"task": job.task, "previous_status": job.status},
         )
-    await engine.dispose()
     console.print(f"job {job_id} queued to run now")
 
 
@@ -403,10 +407,8 @@ async def jobs_purge(
     from lockstep.queue import jobs as q
 
     statuses = (q.DONE, q.DEAD) if dead else (q.DONE,)
-    engine = await _engine(settings)
-    async with engine.begin() as conn:
+    async with _database(settings) as engine, engine.begin() as conn:
         removed = await q.purge(conn, older_than=timedelta(days=older_than_days), statuses=statuses, brand=brand)
-    await engine.dispose()
     console.print(f"purged {removed} job(s)")
 
 
@@ -427,8 +429,7 @@ async def exceptions_list(
     """Exceptions, most recent first (unresolved only unless --all or --status)."""
     from lockstep.store import exceptions as exc_store
 
-    engine = await _engine(settings)
-    async with engine.connect() as conn:
+    async with _database(settings) as engine, engine.connect() as conn:
         rows = await exc_store.list_exceptions(
             conn,
             brand=brand,
@@ -438,7 +439,6 @@ async def exceptions_list(
             active_only=not all_ and status is None,
             limit=limit,
         )
-    await engine.dispose()
     table = Table()
     for column in ("id", "brand", "kind", "team", "sev", "status", "count", "first seen", "last seen", "summary"):
         table.add_column(column)
@@ -466,10 +466,8 @@ async def exceptions_show(settings: Settings, exception_id: int) -> None:
 
     from lockstep.store import exceptions as exc_store
 
-    engine = await _engine(settings)
-    async with engine.connect() as conn:
+    async with _database(settings) as engine, engine.connect() as conn:
         record = await exc_store.get(conn, exception_id)
-    await engine.dispose()
     if record is None:
         raise CliError(f"no exception {exception_id}")
     data = asdict(record)
@@ -482,25 +480,21 @@ async def _transition(settings: Settings, exception_id: int, action: str) -> Non
     from lockstep.store import exceptions as exc_store
 
     change = exc_store.acknowledge if action == "ack" else exc_store.resolve
-    engine = await _engine(settings)
-    try:
-        async with engine.begin() as conn:
-            record = await exc_store.get(conn, exception_id)
-            if record is None:
-                raise CliError(f"no exception {exception_id}")
-            if not await change(conn, exception_id):
-                raise CliError(f"exception {exception_id} is {record.status}; cannot {action} it")
-            await audit.record(
-                conn,
-                brand=record.brand,
-                actor=audit.cli_actor(),
-                action=f"exception.{action}",
-                entity_type="exception",
-                entity_id=str(exception_id),
-                details={"kind": record.kind},
-            )
-    finally:
-        await engine.dispose()
+    async with _database(settings) as engine, engine.begin() as conn:
+        record = await exc_store.get(conn, exception_id)
+        if record is None:
+            raise CliError(f"no exception {exception_id}")
+        if not await change(conn, exception_id):
+            raise CliError(f"exception {exception_id} is {record.status}; cannot {action} it")
+        await audit.record(
+            conn,
+            brand=record.brand,
+            actor=audit.cli_actor(),
+            action=f"exception.{action}",
+            entity_type="exception",
+            entity_id=str(exception_id),
+            details={"kind": record.kind},
+        )
     console.print(f"exception {exception_id}: {'acknowledged' if action == 'ack' else 'resolved'}")
 
 
