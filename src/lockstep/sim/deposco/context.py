@@ -18,17 +18,6 @@ from .state import AutoFulfil, DeposcoState
 from .throttle import Throttle
 from .webhooks import WebhookSender
 
-V1_MEASURES = (
-    "totalOnHandQty",
-    "atpQty",
-    "coAtpQty",
-    "totalAtp",
-    "openOrderLineQty",
-    "allocatedQty",
-    "qtyOnPO",
-    "inTransitQty",
-)
-
 
 @dataclass
 class DeposcoSimConfig:

@@ -32,12 +32,7 @@ class OrderRules:
 
         Everything is validated before anything changes, so a rejected request leaves the order untouched.
         """
-        if not isinstance(payload, dict):
-            raise bad_request("JSON parse error: a sales order object is expected")
-        self._check_business_unit(payload.get("businessUnit"), "salesOrder.businessUnit")
-        number = payload.get("number")
-        if not isinstance(number, str) or not number.strip():
-            raise bad_request("salesOrder.number must not be null")
+        number = self._record_number(payload, "salesOrder", "a sales order")
         raw_lines = self._raw_lines(payload.get("orderLines"))
         if len(raw_lines) > v.MAX_LINES_PER_REQUEST:
             raise bad_request(

@@ -13,10 +13,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
+from .auth import Authority
 from .catalog import catalog_items
-from .context import V1_MEASURES, Sim
+from .context import Sim
 from .errors import DeposcoError, bad_request
 from .state import AutoFulfil
+from .throttle import Throttle
+from .v1_shapes import V1_MEASURES
 from .web import read_json, sim
 
 
@@ -47,6 +50,15 @@ async def _body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request("a JSON object is expected")
     return body
+
+
+def _reconfigure(part: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """Apply ``body`` with ``part.configure`` (a bad setting is a 400) and answer the settings now in force."""
+    try:
+        part.configure(body)
+    except (ValueError, TypeError) as exc:
+        raise bad_request(str(exc)) from None
+    return part.to_dict()
 
 
 def _stock_row(s: Sim, facility: str, sku: str) -> dict[str, Any]:
@@ -278,18 +290,16 @@ async def get_faults(request: Request):
 @router.put("/faults", name="sim.faults.set")
 async def set_faults(request: Request):
     """Same JSON as :class:`lockstep.sim.faults.FaultPlan`; keys are ``"<METHOD> <route>"`` (see README)."""
-    body = await _body(request)
-    try:
-        sim(request).faults.configure(body)
-    except (ValueError, TypeError) as exc:
-        raise bad_request(str(exc)) from None
-    return sim(request).faults.to_dict()
+    return _reconfigure(sim(request).faults, await _body(request))
+
+
+def _throttle_settings(t: Throttle) -> dict[str, Any]:
+    return {"requestsPerSecond": t.rate, "burst": t.burst, "retryAfter": t.retry_after}
 
 
 @router.get("/throttle", name="sim.throttle.get")
 async def get_throttle(request: Request):
-    t = sim(request).throttle
-    return {"requestsPerSecond": t.rate, "burst": t.burst, "retryAfter": t.retry_after}
+    return _throttle_settings(sim(request).throttle)
 
 
 @router.put("/throttle", name="sim.throttle.set")
@@ -298,7 +308,7 @@ async def set_throttle(request: Request):
     t = sim(request).throttle
     t.retry_after = body.get("retryAfter", t.retry_after)
     t.configure(_num(body, "requestsPerSecond", t.rate), body.get("burst"))
-    return {"requestsPerSecond": t.rate, "burst": t.burst, "retryAfter": t.retry_after}
+    return _throttle_settings(t)
 
 
 @router.get("/webhooks", name="sim.webhooks.get")
@@ -309,12 +319,7 @@ async def get_webhooks(request: Request):
 @router.put("/webhooks", name="sim.webhooks.set")
 async def set_webhooks(request: Request):
     """``{"url": "...", "faults": {"drop", "duplicate", "reorder", "delay", "delay_seconds"}}``."""
-    body = await _body(request)
-    try:
-        sim(request).webhooks.configure(body)
-    except (ValueError, TypeError) as exc:
-        raise bad_request(str(exc)) from None
-    return sim(request).webhooks.to_dict()
+    return _reconfigure(sim(request).webhooks, await _body(request))
 
 
 @router.post("/webhooks/drain", name="sim.webhooks.drain")
@@ -324,10 +329,13 @@ async def drain_webhooks(request: Request):
     return s.counters.to_dict()["webhooks"]
 
 
+def _auth_settings(a: Authority) -> dict[str, Any]:
+    return {"refreshToken": a.refresh_token, "tokenTtl": a.ttl, "tokensIssued": a.issued}
+
+
 @router.get("/auth", name="sim.auth.get")
 async def get_auth(request: Request):
-    a = sim(request).auth
-    return {"refreshToken": a.refresh_token, "tokenTtl": a.ttl, "tokensIssued": a.issued}
+    return _auth_settings(sim(request).auth)
 
 
 @router.put("/auth", name="sim.auth.set")
@@ -335,7 +343,7 @@ async def set_auth(request: Request):
     body = await _body(request)
     a = sim(request).auth
     a.ttl = _num(body, "tokenTtl", a.ttl)
-    return {"refreshToken": a.refresh_token, "tokenTtl": a.ttl, "tokensIssued": a.issued}
+    return _auth_settings(a)
 
 
 @router.post("/auth/expire", name="sim.auth.expire")

@@ -2,36 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from .errors import DeposcoError
-from .web import empty, listing, ok, parse_id, read_json, renderer, require, sim
+from .model import Facility, Item
+from .web import empty, find, listing, ok, parse_id, read_json, renderer, require, sim
 
 router = APIRouter(prefix="/latest")
 
-ITEM_FILTERS = ("businessUnit", "number", "name", "createdAfter", "updatedAfter")
-FACILITY_FILTERS = ("businessUnit", "number", "name", "createdAfter", "updatedAfter")
+MASTER_FILTERS = ("businessUnit", "number", "name", "createdAfter", "updatedAfter")
+
+
+def _master_listing(
+    request: Request,
+    records: Iterable[Item | Facility],
+    name: Callable[[Any], str | None],
+    render: Callable[[Any], dict],
+) -> JSONResponse:
+    """The item and facility lists: the same filters (:data:`MASTER_FILTERS`) and page sizes; only how a
+    record's name is found differs."""
+
+    def attrs(record: Item | Facility) -> dict[str, Any]:
+        return {
+            "businessUnit": record.business_unit,
+            "number": record.number,
+            "name": name(record),
+            "createdAfter": record.created,
+            "updatedAfter": record.updated,
+        }
+
+    return listing(request, records, attrs, MASTER_FILTERS, 50, 100, render)
+
+
+def _by_id(records: Mapping[int, Any], raw_id: str, what: str) -> Any:
+    record = records.get(parse_id(raw_id, what))
+    if record is None:
+        raise DeposcoError(404, f"{what} with id = [{raw_id}]")
+    return record
 
 
 @router.get("/items", name="items.list")
 async def list_items(request: Request):
     require(request, "items/read")
     s, r = sim(request), renderer(request)
-    return listing(
-        request,
-        s.state.items.values(),
-        lambda i: {
-            "businessUnit": i.business_unit,
-            "number": i.number,
-            "name": i.fields.get("name"),
-            "createdAfter": i.created,
-            "updatedAfter": i.updated,
-        },
-        ITEM_FILTERS,
-        50,
-        100,
-        r.item,
-    )
+    return _master_listing(request, s.state.items.values(), lambda i: i.fields.get("name"), r.item)
 
 
 @router.post("/items", name="items.upsert")
@@ -41,11 +59,8 @@ async def upsert_item(request: Request):
     return ok(renderer(request).item(item))
 
 
-def _item(request: Request, raw_id: str):
-    item = sim(request).state.items.get(parse_id(raw_id, "Item"))
-    if item is None:
-        raise DeposcoError(404, f"Item with id = [{raw_id}]")
-    return item
+def _item(request: Request, raw_id: str) -> Item:
+    return _by_id(sim(request).state.items, raw_id, "Item")
 
 
 @router.get("/items/{itemId}", name="items.get")
@@ -58,10 +73,7 @@ async def get_item(request: Request, itemId: str):
 async def get_pack(request: Request, itemId: str, packId: str):
     require(request, "items/read")
     item = _item(request, itemId)
-    pack = next((p for p in item.packs if str(p.id) == packId), None)
-    if pack is None:
-        raise DeposcoError(404, f"Pack with id = [{packId}]")
-    return ok(renderer(request).pack(item, pack))
+    return ok(renderer(request).pack(item, find(item.packs, packId, "Pack")))
 
 
 @router.get("/items/{itemId}/upcs", name="items.upcs")
@@ -101,21 +113,7 @@ async def delete_upc(request: Request, itemId: str, upcId: str):
 async def list_facilities(request: Request):
     require(request, "facilities/read")
     s, r = sim(request), renderer(request)
-    return listing(
-        request,
-        s.state.facilities.values(),
-        lambda f: {
-            "businessUnit": f.business_unit,
-            "number": f.number,
-            "name": f.fields.get("name", f.number),
-            "createdAfter": f.created,
-            "updatedAfter": f.updated,
-        },
-        FACILITY_FILTERS,
-        50,
-        100,
-        r.facility,
-    )
+    return _master_listing(request, s.state.facilities.values(), lambda f: f.fields.get("name", f.number), r.facility)
 
 
 @router.post("/facilities", name="facilities.upsert")
@@ -128,7 +126,4 @@ async def upsert_facility(request: Request):
 @router.get("/facilities/{facilityId}", name="facilities.get")
 async def get_facility(request: Request, facilityId: str):
     require(request, "facilities/read")
-    facility = sim(request).state.facilities.get(parse_id(facilityId, "Facility"))
-    if facility is None:
-        raise DeposcoError(404, f"Facility with id = [{facilityId}]")
-    return ok(renderer(request).facility(facility))
+    return ok(renderer(request).facility(_by_id(sim(request).state.facilities, facilityId, "Facility")))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from .errors import DeposcoError
-from .web import listing, ok, parse_id, read_json, renderer, require, sim
+from .web import find, listing, ok, parse_id, read_json, renderer, require, sim
 
 router = APIRouter(prefix="/latest/orders/salesOrders")
 
@@ -103,18 +103,11 @@ async def list_lines(request: Request, orderId: str):
     )
 
 
-def _line(order, raw_id: str):
-    line = next((ln for ln in order.lines if str(ln.id) == raw_id), None)
-    if line is None:
-        raise DeposcoError(404, f"Order line with id = [{raw_id}]")
-    return line
-
-
 @router.get("/{orderId}/orderLines/{orderLineId}", name="salesOrders.lines.get")
 async def get_line(request: Request, orderId: str, orderLineId: str):
     require(request, "salesOrders/read")
     order = _order(request, orderId)
-    return ok(renderer(request).order_line(order, _line(order, orderLineId)))
+    return ok(renderer(request).order_line(order, find(order.lines, orderLineId, "Order line")))
 
 
 @router.post("/{orderId}/orderLines/{orderLineId}", name="salesOrders.lines.update")
@@ -122,7 +115,7 @@ async def update_line(request: Request, orderId: str, orderLineId: str):
     """Update one line: the same rules as an order upsert carrying just this line."""
     require(request, "salesOrders/write")
     s, order = sim(request), _order(request, orderId)
-    line = _line(order, orderLineId)
+    line = find(order.lines, orderLineId, "Order line")
     payload = await read_json(request)
     if not isinstance(payload, dict):
         raise DeposcoError(400, "JSON parse error: an order line object is expected")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from .errors import DeposcoError
-from .web import listing, ok, parse_id, renderer, require, sim
+from .web import find, listing, ok, parse_id, renderer, require, sim
 
 router = APIRouter(prefix="/latest/shipments/outboundShipments")
 
@@ -77,7 +76,5 @@ async def list_lines(request: Request, shipmentId: str):
 async def get_line(request: Request, shipmentId: str, shipmentLineId: str):
     require(request, "outboundShipments/read")
     shipment = _shipment(request, shipmentId)
-    line = next((ln for ln in shipment.lines if str(ln.id) == shipmentLineId), None)
-    if line is None:
-        raise DeposcoError(404, f"Outbound Shipment Line with id = [{shipmentLineId}]")
+    line = find(shipment.lines, shipmentLineId, "Outbound Shipment Line")
     return ok(renderer(request).shipment_line(shipment, line))

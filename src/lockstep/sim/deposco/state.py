@@ -86,6 +86,17 @@ class DeposcoState(OrderRules, Fulfilment):
         if code is not None and code != self.business_unit:
             raise not_found(f"Company with business key code = [{code}]")
 
+    def _record_number(self, payload: Any, kind: str, noun: str) -> str:
+        """The ``number`` of an upserted record (its business key), after the checks every upsert makes first:
+        a JSON object, this tenant's business unit, and a non-blank number."""
+        if not isinstance(payload, dict):
+            raise bad_request(f"JSON parse error: {noun} object is expected")
+        self._check_business_unit(payload.get("businessUnit"), f"{kind}.businessUnit")
+        number = payload.get("number")
+        if not isinstance(number, str) or not number.strip():
+            raise bad_request(f"{kind}.number must not be null")
+        return number
+
     def item_by_ref(self, ref: Any, path: str) -> Item:
         if not isinstance(ref, dict):
             raise bad_request(f"{path} must not be null")
@@ -138,12 +149,7 @@ class DeposcoState(OrderRules, Fulfilment):
     # ------------------------------------------------------------------ items
     def upsert_item(self, payload: Any) -> tuple[Item, bool]:
         """``POST /items``: create, or update the item with the same number (+ business unit)."""
-        if not isinstance(payload, dict):
-            raise bad_request("JSON parse error: an item object is expected")
-        self._check_business_unit(payload.get("businessUnit"), "item.businessUnit")
-        number = payload.get("number")
-        if not isinstance(number, str) or not number.strip():
-            raise bad_request("item.number must not be null")
+        number = self._record_number(payload, "item", "an item")
         fields = v.accept("item", payload, v.ITEM_FIELDS)
         fields.pop("number", None)
         if "weight" in payload:
@@ -230,12 +236,7 @@ class DeposcoState(OrderRules, Fulfilment):
 
     # ------------------------------------------------------------------ facilities
     def upsert_facility(self, payload: Any) -> tuple[Facility, bool]:
-        if not isinstance(payload, dict):
-            raise bad_request("JSON parse error: a facility object is expected")
-        self._check_business_unit(payload.get("businessUnit"), "facility.businessUnit")
-        number = payload.get("number")
-        if not isinstance(number, str) or not number.strip():
-            raise bad_request("facility.number must not be null")
+        number = self._record_number(payload, "facility", "a facility")
         fields = v.accept("facility", payload, v.FACILITY_FIELDS)
         fields.pop("number", None)
         now = self.now()

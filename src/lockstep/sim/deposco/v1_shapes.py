@@ -14,6 +14,18 @@ from xml.etree import ElementTree as ET
 from .clock import ms
 from .state import DeposcoState
 
+#: Every measure the simulated V1 can report; a tenant configures which of them it shows.
+V1_MEASURES = (
+    "totalOnHandQty",
+    "atpQty",
+    "coAtpQty",
+    "totalAtp",
+    "openOrderLineQty",
+    "allocatedQty",
+    "qtyOnPO",
+    "inTransitQty",
+)
+
 
 def _num(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
@@ -36,23 +48,11 @@ def availability(state: DeposcoState, items: list[str], facilities: list[str], m
             {
                 "itemNumber": number,
                 "itemId": item.id,
-                **{m: _num(v) for m, v in totals.items() if m in _KNOWN},
+                **{m: _num(v) for m, v in totals.items() if m in V1_MEASURES},
                 "facilities": per_facility,
             }
         )
     return {"enterpriseInventory": rows}
-
-
-_KNOWN = {
-    "totalOnHandQty",
-    "atpQty",
-    "coAtpQty",
-    "totalAtp",
-    "openOrderLineQty",
-    "allocatedQty",
-    "qtyOnPO",
-    "inTransitQty",
-}
 
 
 def _measures(state: DeposcoState, facility: str, number: str) -> dict[str, float]:

@@ -50,6 +50,14 @@ def parse_id(raw: str, what: str) -> int:
         raise DeposcoError(404, f"{what} with id = [{raw}]") from None
 
 
+def find(rows: Iterable[Any], raw_id: str, what: str) -> Any:
+    """The row of a sub-collection (packs, order lines, shipment lines) whose id is ``raw_id``, else a 404."""
+    row = next((r for r in rows if str(r.id) == raw_id), None)
+    if row is None:
+        raise DeposcoError(404, f"{what} with id = [{raw_id}]")
+    return row
+
+
 def after(value: str, name: str) -> float:
     try:
         return parse_iso(value)

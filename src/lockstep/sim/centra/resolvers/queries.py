@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +55,52 @@ def _sorted(
     return sorted(items, key=key), key
 
 
+def _listing(
+    list_field: str,
+    connection_field: str | None,
+    rows: Callable[[CentraState, dict[str, Any] | None], Iterable[Any]],
+    matches: Callable[[CentraState, Any, dict[str, Any] | None], bool],
+    keys: dict[str, Callable[[Any], float]],
+    default_sort: str,
+) -> None:
+    """Register an entity's ``limit``/``page`` list field and, where it has one, its Relay connection field.
+
+    Both filter and sort the same way; only the paging differs (the connection's cursors are the sort keys).
+    """
+
+    def select(info: Any, where: dict[str, Any] | None, sort: list[str] | None):
+        state = _state(info)
+        return _sorted([x for x in rows(state, where) if matches(state, x, where)], sort, keys, default_sort)
+
+    def resolve_list(
+        _obj: Any,
+        info: Any,
+        where: dict[str, Any] | None = None,
+        sort: list[str] | None = None,
+        limit: int | None = None,
+        page: int | None = None,
+    ) -> list[Any]:
+        items, _key = select(info, where, sort)
+        return page_list(items, limit, page)
+
+    def resolve_connection(
+        _obj: Any,
+        info: Any,
+        where: dict[str, Any] | None = None,
+        sort: list[str] | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> dict[str, Any]:
+        items, key = select(info, where, sort)
+        return connection(items, key, first, after, last, before)
+
+    query.set_field(list_field, resolve_list)
+    if connection_field is not None:
+        query.set_field(connection_field, resolve_connection)
+
+
 # --- orders -------------------------------------------------------------------------------------------------
 
 ORDER_KEYS: dict[str, Callable[[model.Order], float]] = {
@@ -91,38 +137,7 @@ def order_matches(state: CentraState, order: model.Order, where: dict[str, Any] 
     )
 
 
-def _orders(info: Any, where: dict[str, Any] | None, sort: list[str] | None):
-    state = _state(info)
-    items = [o for o in state.orders.values() if order_matches(state, o, where)]
-    return _sorted(items, sort, ORDER_KEYS, "number_ASC")
-
-
-@query.field("orders")
-def resolve_orders(
-    _obj: Any,
-    info: Any,
-    where: dict[str, Any] | None = None,
-    sort: list[str] | None = None,
-    limit: int | None = None,
-    page: int | None = None,
-) -> list[model.Order]:
-    items, _key = _orders(info, where, sort)
-    return page_list(items, limit, page)
-
-
-@query.field("orderConnection")
-def resolve_order_connection(
-    _obj: Any,
-    info: Any,
-    where: dict[str, Any] | None = None,
-    sort: list[str] | None = None,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-) -> dict[str, Any]:
-    items, key = _orders(info, where, sort)
-    return connection(items, key, first, after, last, before)
+_listing("orders", "orderConnection", lambda s, _w: s.orders.values(), order_matches, ORDER_KEYS, "number_ASC")
 
 
 @query.field("order")
@@ -163,38 +178,9 @@ def shipment_matches(state: CentraState, shipment: model.Shipment, where: dict[s
     )
 
 
-def _shipments(info: Any, where: dict[str, Any] | None, sort: list[str] | None):
-    state = _state(info)
-    items = [s for s in state.shipments.values() if shipment_matches(state, s, where)]
-    return _sorted(items, sort, SHIPMENT_KEYS, "id_ASC")
-
-
-@query.field("shipments")
-def resolve_shipments(
-    _obj: Any,
-    info: Any,
-    where: dict[str, Any] | None = None,
-    sort: list[str] | None = None,
-    limit: int | None = None,
-    page: int | None = None,
-) -> list[model.Shipment]:
-    items, _key = _shipments(info, where, sort)
-    return page_list(items, limit, page)
-
-
-@query.field("shipmentConnection")
-def resolve_shipment_connection(
-    _obj: Any,
-    info: Any,
-    where: dict[str, Any] | None = None,
-    sort: list[str] | None = None,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-) -> dict[str, Any]:
-    items, key = _shipments(info, where, sort)
-    return connection(items, key, first, after, last, before)
+_listing(
+    "shipments", "shipmentConnection", lambda s, _w: s.shipments.values(), shipment_matches, SHIPMENT_KEYS, "id_ASC"
+)
 
 
 @query.field("shipment")
@@ -222,20 +208,7 @@ def product_matches(state: CentraState, product: model.Product, where: dict[str,
     )
 
 
-@query.field("products")
-def resolve_products(
-    _obj: Any,
-    info: Any,
-    where: dict[str, Any] | None = None,
-    sort: list[str] | None = None,
-    limit: int | None = None,
-    page: int | None = None,
-) -> list[model.Product]:
-    state = _state(info)
-    items, _key = _sorted(
-        [p for p in state.products.values() if product_matches(state, p, where)], sort, CATALOG_KEYS, "id_ASC"
-    )
-    return page_list(items, limit, page)
+_listing("products", None, lambda s, _w: s.products.values(), product_matches, CATALOG_KEYS, "id_ASC")
 
 
 @query.field("product")
@@ -256,41 +229,13 @@ def size_matches(state: CentraState, size: model.Size, where: dict[str, Any] | N
     )
 
 
-def _sizes(info: Any, where: dict[str, Any] | None, sort: list[str] | None):
-    state = _state(info)
+def _size_rows(state: CentraState, where: dict[str, Any] | None) -> Iterable[model.Size]:
     if where and where.get("SKU") is not None and set(where) <= {"SKU"}:
-        candidates = [state.sizes[i] for i in [state.sku_index.get(where["SKU"])] if i in state.sizes]
-    else:
-        candidates = list(state.sizes.values())
-    return _sorted([s for s in candidates if size_matches(state, s, where)], sort, CATALOG_KEYS, "id_ASC")
+        return [state.sizes[i] for i in [state.sku_index.get(where["SKU"])] if i in state.sizes]
+    return state.sizes.values()
 
 
-@query.field("productSizes")
-def resolve_product_sizes(
-    _obj: Any,
-    info: Any,
-    where: dict[str, Any] | None = None,
-    sort: list[str] | None = None,
-    limit: int | None = None,
-    page: int | None = None,
-) -> list[model.Size]:
-    items, _key = _sizes(info, where, sort)
-    return page_list(items, limit, page)
-
-
-@query.field("productSizeConnection")
-def resolve_product_size_connection(
-    _obj: Any,
-    info: Any,
-    where: dict[str, Any] | None = None,
-    sort: list[str] | None = None,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-) -> dict[str, Any]:
-    items, key = _sizes(info, where, sort)
-    return connection(items, key, first, after, last, before)
+_listing("productSizes", "productSizeConnection", _size_rows, size_matches, CATALOG_KEYS, "id_ASC")
 
 
 # --- topology -----------------------------------------------------------------------------------------------
@@ -298,29 +243,35 @@ def resolve_product_size_connection(
 NAMED_KEYS: dict[str, Callable[[Any], Any]] = {"id": lambda x: x.id, "name": lambda x: x.name}
 
 
-def _simple_sort(items: list[Any], sort: list[str] | None) -> list[Any]:
-    field, _, direction = (sort[0] if sort else "id_ASC").rpartition("_")
-    return sorted(items, key=NAMED_KEYS[field], reverse=direction == "DESC")
+def _named_listing(
+    field: str, rows: Callable[[CentraState], Iterable[Any]], matches: Callable[[Any, dict[str, Any]], bool]
+) -> None:
+    """Register a list field over a small named collection: sorted by ``id`` or ``name``, no connection."""
+
+    def resolve(
+        _obj: Any,
+        info: Any,
+        where: dict[str, Any] | None = None,
+        sort: list[str] | None = None,
+        limit: int | None = None,
+        page: int | None = None,
+    ) -> list[Any]:
+        items = [x for x in rows(_state(info)) if matches(x, where or {})]
+        field_name, _, direction = (sort[0] if sort else "id_ASC").rpartition("_")
+        return page_list(sorted(items, key=NAMED_KEYS[field_name], reverse=direction == "DESC"), limit, page)
+
+    query.set_field(field, resolve)
 
 
-@query.field("warehouses")
-def resolve_warehouses(
-    _obj: Any,
-    info: Any,
-    where: dict[str, Any] | None = None,
-    sort: list[str] | None = None,
-    limit: int | None = None,
-    page: int | None = None,
-) -> list[model.Warehouse]:
-    where = where or {}
-    items = [
-        w
-        for w in _state(info).warehouses.values()
-        if (not where.get("id") or w.id in where["id"])
+_named_listing(
+    "warehouses",
+    lambda s: s.warehouses.values(),
+    lambda w, where: (
+        (not where.get("id") or w.id in where["id"])
         and _string_match(w.name, where.get("name"))
         and (not where.get("status") or w.status in where["status"])
-    ]
-    return page_list(_simple_sort(items, sort), limit, page)
+    ),
+)
 
 
 @query.field("warehouse")
@@ -328,23 +279,14 @@ def resolve_warehouse(_obj: Any, info: Any, id: int) -> model.Warehouse | None:
     return _state(info).warehouses.get(id)
 
 
-@query.field("markets")
-def resolve_markets(
-    _obj: Any,
-    info: Any,
-    where: dict[str, Any] | None = None,
-    sort: list[str] | None = None,
-    limit: int | None = None,
-    page: int | None = None,
-) -> list[model.Market]:
-    where = where or {}
-    items = [
-        m
-        for m in _state(info).markets.values()
-        if (not where.get("id") or m.id in where["id"])
+_named_listing(
+    "markets",
+    lambda s: s.markets.values(),
+    lambda m, where: (
+        (not where.get("id") or m.id in where["id"])
         and (where.get("storeId") is None or m.store_id == where["storeId"])
-    ]
-    return page_list(_simple_sort(items, sort), limit, page)
+    ),
+)
 
 
 @query.field("market")
@@ -352,18 +294,11 @@ def resolve_market(_obj: Any, info: Any, id: int) -> model.Market | None:
     return _state(info).markets.get(id)
 
 
-@query.field("allocationRules")
-def resolve_rules(
-    _obj: Any,
-    info: Any,
-    where: dict[str, Any] | None = None,
-    sort: list[str] | None = None,
-    limit: int | None = None,
-    page: int | None = None,
-) -> list[model.AllocationRule]:
-    where = where or {}
-    items = [r for r in _state(info).allocation_rules.values() if not where.get("id") or r.id in where["id"]]
-    return page_list(_simple_sort(items, sort), limit, page)
+_named_listing(
+    "allocationRules",
+    lambda s: s.allocation_rules.values(),
+    lambda r, where: not where.get("id") or r.id in where["id"],
+)
 
 
 @query.field("allocationRule")
