@@ -44,8 +44,9 @@ class Address:
 class Allocation:
     """Units of an order line reserved in one Centra warehouse (= stock pool)."""
 
-    warehouse: str
+    warehouse: str  # the warehouse's name in Centra (what a pool's ``centra_warehouse`` names)
     quantity: int
+    warehouse_id: str = ""  # Centra's numeric warehouse id, for pools configured by id
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Order:
     is_on_hold: bool = False
     is_waiting_for_payment: bool = False
     is_locked: bool = False
+    hold_reason: str = ""  # why Centra holds it (e.g. WAITING_FOR_FRAUD_CHECK), for ops
     market: str = ""
     currency: str = ""
     shipping_method: str = ""
@@ -148,6 +150,16 @@ class SalesOrderLine:
     quantity: int
     customer_line_number: str = ""  # the Centra order line id, to map shipments back
     unit_price: Decimal | None = None
+    # As Deposco reports them (read back from Deposco; empty/zero on what Lockstep sends):
+    line_id: str = ""  # Deposco's id of the line (cancellations refer to it)
+    cancelled_quantity: int = 0
+    shipped_quantity: int = 0
+    status: str = ""
+
+    @property
+    def open_quantity(self) -> int:
+        """Units Deposco still holds open for this line (ordered, not cancelled, not shipped)."""
+        return max(0, self.quantity - self.cancelled_quantity - self.shipped_quantity)
 
 
 @dataclass(frozen=True)
@@ -163,6 +175,9 @@ class SalesOrder:
     shipping_method: str = ""
     currency: str = ""
     status: str = ""  # as Deposco reports it (New, Released, Picking, Ship Complete, Cancelled, ...)
+    order_id: str = ""  # Deposco's id of the sales order (status, cancellations and lines refer to it)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +203,8 @@ class WarehouseShipment:
     shipped_at: datetime | None = None
     updated_at: datetime | None = None
     status: str = ""
+    sales_order_id: str = ""  # Deposco's id of the sales order, to read its customer order number
+    tracking_url: str = ""  # full URL of the first parcel (Deposco gives a base URL + the tracking number)
 
     @property
     def shipped_units(self) -> int:
@@ -203,6 +220,7 @@ class StockReading:
     on_hand: int
     atp: int
     as_of: datetime | None = None
+    open_order_quantity: int | None = None  # units on open order lines, when the tenant reports it
 
 
 @dataclass(frozen=True)
@@ -219,6 +237,11 @@ class CentraShipment:
     is_shipped: bool = False
     tracking_number: str = ""
     lines: tuple[tuple[int, int], ...] = field(default=())  # (order line id, quantity)
+    units: int = 0  # all units in the shipment, also those of lines whose order line was not reported
+    carrier: str = ""
+    service: str = ""
+    packages: int = 0
+    shipped_at: datetime | None = None
 
 
 @dataclass(frozen=True)
