@@ -532,8 +532,11 @@ def _mount_simulators() -> None:
     from lockstep.sim.centra.command import centra
     from lockstep.sim.deposco.command import deposco
 
+    from lockstep.sim.scenario.command import scenario
+
     sim_app.command("centra")(centra)
     sim_app.command("deposco")(deposco)
+    sim_app.command("scenario")(scenario)
 
 
 _mount_simulators()
