@@ -200,7 +200,12 @@ def print_mapping(topology) -> None:
 
 @app.command()
 @command
-def check(settings: Settings) -> None:
+def check(
+    settings: Settings,
+    connect: Annotated[
+        bool, typer.Option("--connect", help="Also prove credentials, warehouses and facilities against the APIs.")
+    ] = False,
+) -> None:
     """Validate the brand files (no secrets needed) and print each brand's pool -> facility mapping."""
     from lockstep.flows import build_registry
     from lockstep.runtime import plan_schedules
@@ -218,7 +223,29 @@ def check(settings: Settings) -> None:
     _active, skipped = plan_schedules(result.brands, build_registry())
     for note in skipped:
         console.print(f"note: {note}", highlight=False)
+    if connect:
+        asyncio.run(_check_connections(settings))
     console.print(f"[green]ok[/green]: {len(result.brands)} brand(s) in {settings.config_dir}")
+
+
+async def _check_connections(settings: Settings) -> None:
+    from lockstep.flows.connectivity import check_brand
+    from lockstep.runtime import build_runtime
+
+    runtime = build_runtime(settings, require_secrets=True)  # ConfigError lists every unset secret
+    problems = []
+    try:
+        for brand, topology in runtime.brands.items():
+            report = await check_brand(topology, runtime.secrets[brand])
+            for line in report.passed:
+                console.print(f"[green]ok[/green] {brand}: {line}", highlight=False, soft_wrap=True)
+            problems += report.problems
+    finally:
+        await runtime.close()
+    for problem in problems:
+        err.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
 
 
 # --- database --------------------------------------------------------------------------------------------
@@ -531,7 +558,6 @@ def _mount_simulators() -> None:
     """The simulators ship with Lockstep (demo, tests, benchmarks); their commands are plain typer functions."""
     from lockstep.sim.centra.command import centra
     from lockstep.sim.deposco.command import deposco
-
     from lockstep.sim.scenario.command import scenario
 
     sim_app.command("centra")(centra)

@@ -23,9 +23,7 @@ def test_a_key_given_twice_is_refused_with_its_line(tmp_path):
 
     result = load_config_dir(tmp_path)
 
-    assert [str(p) for p in result.problems] == [
-        "twice.yaml: invalid YAML at line 3, column 1: duplicate key 'name'"
-    ]
+    assert [str(p) for p in result.problems] == ["twice.yaml: invalid YAML at line 3, column 1: duplicate key 'name'"]
 
 
 def test_yes_no_are_strings_but_true_false_are_booleans(example_doc, write_brand):

@@ -104,9 +104,7 @@ def test_facility_shared_at_100_percent_by_two_pools_is_refused(example_doc, che
 def test_shares_that_sum_to_one_in_binary_floating_point_noise_are_fine(example_doc, check):
     example_doc["pools"][0]["facilities"][0]["share"] = 0.6
     example_doc["pools"][1]["facilities"][1]["share"] = 0.3
-    example_doc["pools"][3]["facilities"].append(
-        {"facility": "SE-STO", "share": 0.1}
-    )  # 0.6+0.3+0.1 > 1.0 in fp
+    example_doc["pools"][3]["facilities"].append({"facility": "SE-STO", "share": 0.1})  # 0.6+0.3+0.1 > 1.0 in fp
 
     assert check(example_doc).problems == []
 
@@ -252,10 +250,7 @@ def test_team_owning_kinds_without_channels_is_warned(example_doc, check):
     findings = check(example_doc)
 
     assert findings.problems == []
-    assert (
-        "team 'finance' owns 1 exception kind(s) (capture_failed)"
-        in by_path(findings.warnings)["teams.finance"]
-    )
+    assert "team 'finance' owns 1 exception kind(s) (capture_failed)" in by_path(findings.warnings)["teams.finance"]
 
 
 @pytest.mark.parametrize(
@@ -285,9 +280,7 @@ def test_invalid_timezone(example_doc, check):
 
     problems = by_path(check(example_doc).problems)
 
-    assert problems == {
-        "timezone": "'Europe/Stokholm' is not a known IANA time zone (for example Europe/Stockholm)"
-    }
+    assert problems == {"timezone": "'Europe/Stokholm' is not a known IANA time zone (for example Europe/Stockholm)"}
 
 
 def test_brand_id_must_be_a_slug(example_doc, check):

@@ -50,8 +50,8 @@ def test_example_routes_each_pool_to_its_live_facility():
         order(line(1, 2, ("EU Stockholm", 2)), line(2, 1, ("UK Milton Keynes", 1))), result, {1: "SKU1", 2: "SKU2"}
     )
     assert [(s.number, s.facility, [(x.item, x.quantity, x.customer_line_number) for x in s.lines]) for s in built] == [
-        ("1001-GB-MKN", "GB-MKN", [("SKU2", 1, "2")]),
-        ("1001-SE-STO", "SE-STO", [("SKU1", 2, "1")]),
+        ("C1001-GB-MKN", "GB-MKN", [("SKU2", 1, "2")]),
+        ("C1001-SE-STO", "SE-STO", [("SKU1", 2, "1")]),
     ]
 
 

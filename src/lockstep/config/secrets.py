@@ -31,9 +31,7 @@ _pattern: re.Pattern[str] | None = None
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # scheme://user:password@host...: the password runs to the LAST '@' before the path, so an unescaped '@'
 # inside a password is still hidden rather than mistaken for the host.
-_URL_USERINFO = re.compile(
-    r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)(?P<password>[^/?#]*)(?P<tail>@.*)$"
-)
+_URL_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:)(?P<password>[^/?#]*)(?P<tail>@.*)$")
 _URL_PASSWORD_PARAM = re.compile(r"(?i)([?&](?:password|passwd|pass|pwd)=)[^&#]*")
 
 

@@ -55,9 +55,7 @@ class Settings(BaseSettings):
     @classmethod
     def _looks_like_url(cls, value: str) -> str:
         if "://" not in value:
-            raise ValueError(
-                "must be a database URL such as postgresql://user@host/db or sqlite:///./var/x.db"
-            )
+            raise ValueError("must be a database URL such as postgresql://user@host/db or sqlite:///./var/x.db")
         return value
 
     @field_validator("log_level", mode="before")

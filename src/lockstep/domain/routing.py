@@ -13,6 +13,7 @@ order number and the facility, so a retried export can never create a second Dep
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -73,8 +74,18 @@ class RoutingResult:
 
 
 def sales_order_number(order_number: str, facility: str) -> str:
-    """Deterministic Deposco order number for the part of a Centra order shipped by ``facility``."""
-    return f"{order_number}-{facility}"
+    """The warehouse order number for the part of Centra order ``order_number`` shipped by ``facility``.
+
+    ``C<order>-<facility>``: deterministic, so a retried export looks up and finds the same order instead of
+    creating a second one; the ``C`` marks orders that came from Centra among other channels'. Kept to 40
+    characters (a hash replaces the middle of an unusually long one) so Deposco's line numbers
+    ``<number>-<n>`` stay within its 55.
+    """
+    number = f"C{order_number}-{facility}"
+    if len(number) <= 40:
+        return number
+    digest = hashlib.sha256(number.encode()).hexdigest()[:10]
+    return f"C{order_number[:20]}~{digest}-{facility[:7]}"
 
 
 def choose_facility(route: PoolRoute, country: str) -> tuple[str | None, RoutingProblem | None]:

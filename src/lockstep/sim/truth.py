@@ -198,16 +198,16 @@ class _InFlight:
 def link_orders(centra: CentraSnapshot, deposco: DeposcoSnapshot) -> dict[str, str]:
     """Deposco sales order number -> Centra order number, for every Centra-linked Deposco order."""
     numbers = {o.number for o in centra.orders}
+    facilities = {o.facility for o in deposco.orders if o.facility}
+    derived = {sales_order_number(n, f): n for n in numbers for f in facilities}
     links: dict[str, str] = {}
     for order in deposco.orders:
         if order.channel == OTHER_CHANNEL:
             continue
         if order.customer_order_number in numbers:
             links[order.number] = order.customer_order_number  # type: ignore[assignment]
-        elif order.facility and order.number.endswith(f"-{order.facility}"):
-            candidate = order.number[: -len(order.facility) - 1]
-            if candidate in numbers and sales_order_number(candidate, order.facility) == order.number:
-                links[order.number] = candidate
+        elif order.number in derived:
+            links[order.number] = derived[order.number]
     return links
 
 

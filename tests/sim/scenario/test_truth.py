@@ -167,12 +167,12 @@ def test_deposco_orders_link_by_customer_order_number_or_by_derived_number(routi
     deposco = DeposcoSnapshot(
         (
             d_order("X-1", "SE-STO", DeposcoLine("A", 1), customer="1001"),
-            d_order("1002-GB-MKN", "GB-MKN", DeposcoLine("A", 1)),
+            d_order("C1002-GB-MKN", "GB-MKN", DeposcoLine("A", 1)),
             d_order("1002-SE-STO", "SE-STO", DeposcoLine("A", 1), channel="other"),
             d_order("9999-SE-STO", "SE-STO", DeposcoLine("A", 1)),
         )
     )
-    assert link_orders(centra, deposco) == {"X-1": "1001", "1002-GB-MKN": "1002"}
+    assert link_orders(centra, deposco) == {"X-1": "1001", "C1002-GB-MKN": "1002"}
 
 
 # --- unconfirmed shipments ---------------------------------------------------------------------------------------
