@@ -16,6 +16,9 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockstep.config import BrandTopology, ConfigError, LoadResult, Settings, load_config_dir, resolve_secrets
+from lockstep.connectors.budget import CENTRA_TIERS, deposco_windows, make_budget
+from lockstep.connectors.centra.client import CentraClient
+from lockstep.connectors.deposco.client import DeposcoClient
 from lockstep.flows import build_registry
 from lockstep.queue import TaskRegistry, Worker
 from lockstep.queue.scheduler import Schedule, Scheduler
@@ -34,6 +37,7 @@ class Runtime:
     engine: AsyncEngine
     registry: TaskRegistry = field(default_factory=build_registry)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # brand -> variable -> value
+    _clients: dict[tuple[str, str], object] = field(default_factory=dict, repr=False)
 
     @property
     def brands(self) -> Mapping[str, BrandTopology]:
@@ -46,7 +50,30 @@ class Runtime:
     def schedules(self) -> tuple[list[Schedule], list[str]]:
         return plan_schedules(self.brands, self.registry)
 
+    def centra(self, brand: str) -> CentraClient:
+        """The brand's Centra client (one per process, sharing the brand's rate budget across processes)."""
+        key = (brand, "centra")
+        if key not in self._clients:
+            topology = self.brands[brand]
+            budget = make_budget(self.engine, f"{brand}:centra", CENTRA_TIERS[topology.centra.rate_tier])
+            self._clients[key] = CentraClient.from_topology(
+                topology, self.secrets[brand][topology.centra.token_env], budget
+            )
+        return self._clients[key]  # type: ignore[return-value]
+
+    def deposco(self, brand: str) -> DeposcoClient:
+        """The brand's Deposco client (REST and V1 share one budget: the limit is per account)."""
+        key = (brand, "deposco")
+        if key not in self._clients:
+            topology = self.brands[brand]
+            budget = make_budget(self.engine, f"{brand}:deposco", deposco_windows(topology.deposco.requests_per_second))
+            self._clients[key] = DeposcoClient.from_topology(topology, self.secrets[brand], budget)
+        return self._clients[key]  # type: ignore[return-value]
+
     async def close(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()  # type: ignore[attr-defined]
+        self._clients.clear()
         await self.engine.dispose()
 
 
