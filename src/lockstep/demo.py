@@ -1,28 +1,38 @@
 """``lockstep demo``: a newcomer's first look, on a fresh SQLite database and the example brand.
 
-It shows the parts that exist today for real: migrations, the validated pool -> facility mapping, the scheduler
-firing cron slots into the durable queue, workers running them, and exceptions opened by a monitoring flow.
-Later issues extend it (simulators, orders, shipments, stock) until it tells the whole story.
+It runs what exists today, for real: migrations; the validated pool -> facility mapping; both simulators started
+as real HTTP servers on 127.0.0.1 and seeded with the brand's world (warehouses, markets, catalogue, stock);
+``check --connect`` against them; the scheduler firing cron slots into the durable queue and workers running
+them; exceptions opened by a monitoring flow; the simulators' counters; and a clean stop. Later issues extend it
+(orders, shipments, stock) until it tells the whole story.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from lockstep.config import Settings
+from lockstep.config import Settings, load_config_dir
+from lockstep.flows.connectivity import check_brand
 from lockstep.queue import Worker, enqueue
 from lockstep.queue import jobs as q
 from lockstep.queue.scheduler import Scheduler
 from lockstep.runtime import Runtime, load_config
+from lockstep.sim.local import local_simulators
+from lockstep.sim.scenario.control import CentraControl, DeposcoControl
+from lockstep.sim.scenario.seeding import seed_world
+from lockstep.sim.scenario.spec import get_scenario
 from lockstep.store import exceptions as exc_store
 from lockstep.store import migrate
 from lockstep.store.db import create_engine
 
-DEMO_DB = Path("var/demo.db")
+VAR = Path("var")
+DEMO_DB = VAR / "demo.db"
+DEMO_CONFIG = VAR / "demo-config"
 
 
 async def run_demo(settings: Settings, *, seconds: float, console: Console) -> None:
@@ -41,15 +51,71 @@ async def run_demo(settings: Settings, *, seconds: float, console: Console) -> N
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     for topology in config.brands.values():
         print_mapping(topology)
-    runtime = Runtime(settings, config, engine)
+    brand, topology = next(iter(config.brands.items()))
+
+    console.rule("3. simulators")
+    with local_simulators(topology) as sims:
+        console.print(f"Centra simulator  {sims.centra_url}/graphql (tier {topology.centra.rate_tier})")
+        console.print(f"Deposco simulator {sims.deposco_url}/latest (business unit {topology.deposco.business_unit})")
+        async with sims.endpoints().centra_client() as centra, sims.endpoints().deposco_client() as deposco:
+            world = await seed_world(
+                CentraControl(centra), DeposcoControl(deposco), topology, get_scenario("steady"), seed=0
+            )
+        console.print(
+            f"seeded {brand}: {len(world.items)} sizes, {len(world.markets)} markets, "
+            f"{world.deposco_units} units on hand in Deposco, {world.centra_units} published to Centra"
+        )
+        # The brand file, pointed at the simulators, with the secrets they accept (as an operator would set).
+        sims.pointed(config.files[brand], DEMO_CONFIG)
+        secrets = sims.secrets_for(topology)
+        os.environ.update(secrets)
+        demo_config = load_config_dir(DEMO_CONFIG)
+
+        console.rule("4. check --connect")
+        report = await check_brand(demo_config.brands[brand], secrets)
+        for line in report.passed:
+            console.print(f"[green]ok[/green] {line}", highlight=False)
+        for line in report.problems:
+            console.print(f"[red]problem[/red] {line}", highlight=False)
+
+        console.rule(f"5. scheduler + worker for {seconds:g}s")
+        runtime = Runtime(settings, demo_config, engine, secrets={brand: secrets})
+        await _run_queue(runtime, engine, seconds, console)
+
+        console.rule("6. exceptions")
+        async with engine.connect() as conn:
+            records = await exc_store.list_exceptions(conn, active_only=True)
+        for record in records:
+            console.print(
+                f"\\[{record.severity}] {record.kind} -> team {record.owner_team}: {record.summary} "
+                f"(playbook docs/playbooks/{record.playbook}.md)",
+                highlight=False,
+            )
+        if not records:
+            console.print("no open exceptions")
+
+        console.rule("7. simulator counters")
+        async with sims.endpoints().centra_client() as centra, sims.endpoints().deposco_client() as deposco:
+            c_counts = (await centra.get("/_sim/counters")).json()
+            d_counts = (await deposco.get("/_sim/counters")).json()
+        console.print(f"Centra:  {_calls(c_counts)}", highlight=False)
+        console.print(f"Deposco: {_calls(d_counts)}", highlight=False)
+        await runtime.close()
+    console.print("simulators stopped")
+    console.rule("done")
+    console.print(
+        f"Inspect it yourself: LOCKSTEP_DATABASE_URL=sqlite:///{DEMO_DB} lockstep jobs list | lockstep exceptions list",
+        highlight=False,
+    )
+
+
+async def _run_queue(runtime: Runtime, engine, seconds: float, console: Console) -> None:
     schedules, skipped = runtime.schedules()
     for note in skipped:
         console.print(f"note: {note}", highlight=False)
-
-    console.rule(f"3. scheduler + worker for {seconds:g}s")
     async with engine.begin() as conn:
         # An operator's manual "re-check now", twice: the queue coalesces them into one pending job.
-        for brand in config.brands:
+        for brand in runtime.brands:
             for _ in range(2):
                 await enqueue(conn, brand=brand, task="monitor.config", dedupe_key="manual:monitor.config")
     scheduler = Scheduler(engine, schedules, tick_s=0.5)
@@ -61,7 +127,6 @@ async def run_demo(settings: Settings, *, seconds: float, console: Console) -> N
     await asyncio.sleep(seconds)
     stop.set()
     await asyncio.gather(*parts)
-
     for fired in scheduler.fired:
         console.print(
             f"scheduler fired {fired.schedule.brand}/{fired.schedule.name} "
@@ -70,7 +135,6 @@ async def run_demo(settings: Settings, *, seconds: float, console: Console) -> N
         )
     async with engine.connect() as conn:
         jobs = await q.list_jobs(conn)
-        records = await exc_store.list_exceptions(conn, active_only=True)
     table = Table(title="jobs")
     for column in ("id", "brand", "task", "status", "attempts"):
         table.add_column(column)
@@ -82,18 +146,8 @@ async def run_demo(settings: Settings, *, seconds: float, console: Console) -> N
         highlight=False,
     )
 
-    console.rule("4. exceptions")
-    for record in records:
-        console.print(
-            f"\\[{record.severity}] {record.kind} -> team {record.owner_team}: {record.summary} "
-            f"(playbook docs/playbooks/{record.playbook}.md)",
-            highlight=False,
-        )
-    if not records:
-        console.print("no open exceptions")
-    await engine.dispose()
-    console.rule("done")
-    console.print(
-        f"Inspect it yourself: LOCKSTEP_DATABASE_URL=sqlite:///{DEMO_DB} lockstep jobs list | lockstep exceptions list",
-        highlight=False,
-    )
+
+def _calls(counters: dict) -> str:
+    calls = counters.get("calls") or counters.get("operations") or {}
+    shown = {k: v for k, v in calls.items() if "/_sim" not in str(k)} if isinstance(calls, dict) else calls
+    return ", ".join(f"{k} {v}" for k, v in shown.items()) if isinstance(shown, dict) else str(shown)

@@ -14,16 +14,13 @@ from lockstep.config import load_brand_file
 from lockstep.sim.local import local_simulators
 from lockstep.sim.scenario.control import CentraControl, DeposcoControl
 from lockstep.sim.scenario.seeding import seed_centra_topology
-from lockstep.sim.truth import Endpoints
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "example-brand.yaml"
 
 
 async def _seed(sims, topology, facilities) -> None:
-    endpoints = Endpoints(
-        sims.centra_url, sims.centra_token, sims.deposco_url, sims.deposco_client_id, sims.deposco_client_secret
-    )
+    endpoints = sims.endpoints()
     async with endpoints.centra_client() as centra, endpoints.deposco_client() as deposco:
         await seed_centra_topology(CentraControl(centra), topology)
         for code in facilities:

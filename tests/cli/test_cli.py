@@ -240,4 +240,7 @@ def test_demo_runs_to_the_end(tmp_path):
     assert "migrated to revision" in result.stdout
     assert "scheduler fired nordwind/config_monitor" in result.stdout
     assert "mapping_invalid" in result.stdout
+    assert "Centra simulator  http://127.0.0.1:" in result.stdout
+    assert "token accepted" in result.stdout and "credentials accepted" in result.stdout
+    assert "simulators stopped" in result.stdout
     assert (tmp_path / "var" / "demo.db").exists()

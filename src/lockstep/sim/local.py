@@ -21,6 +21,7 @@ from lockstep.config.topology import BrandTopology
 from lockstep.sim.centra.app import build_app as build_centra
 from lockstep.sim.deposco.app import build_app as build_deposco
 from lockstep.sim.server import running
+from lockstep.sim.truth import Endpoints
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class LocalSimulators:
     tenant_code: str
     centra_app: Any = None  # the ASGI apps, for in-process inspection (``.sim``)
     deposco_app: Any = None
+
+    def endpoints(self) -> Endpoints:
+        """Control-API access to both simulators (seeding, counters, truth)."""
+        return Endpoints(
+            self.centra_url, self.centra_token, self.deposco_url, self.deposco_client_id, self.deposco_client_secret
+        )
 
     def secrets_for(self, topology: BrandTopology) -> dict[str, str]:
         """Every secret variable the brand file names, set to what the simulators accept."""
