@@ -17,7 +17,6 @@ from lockstep.store import migrate
 from lockstep.store.db import create_engine
 
 PG_ADMIN_URL = os.environ.get("LOCKSTEP_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = ("jobs", "inbox_events", "sync_cursors", "exceptions", "audit_log", "schedule_slots", "rate_grants")
 
 
 def _pg_url_for(database: str) -> str:
@@ -75,8 +74,15 @@ def db_url(request, tmp_path):
     async def _truncate():
         engine = create_engine(url)
         async with engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY"))
             await conn.execute(text("DROP TABLE IF EXISTS test_effects"))
+            tables = (
+                await conn.execute(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                    )
+                )
+            ).scalars()
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY"))
         await engine.dispose()
 
     asyncio.run(_truncate())

@@ -40,6 +40,8 @@ exc_app = typer.Typer(help="Exceptions: what needs a person, by owner team.", no
 app.add_typer(db_app, name="db")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(exc_app, name="exceptions")
+orders_app = typer.Typer(help="Orders: their whole story, and releasing them from quarantine.", no_args_is_help=True)
+app.add_typer(orders_app, name="orders")
 sim_app = typer.Typer(
     help="Local simulators of Centra and Deposco (real HTTP servers on 127.0.0.1).", no_args_is_help=True
 )
@@ -312,9 +314,12 @@ async def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once by this process.")] = 8,
     brand: Annotated[list[str] | None, typer.Option(help="Only these brands (repeatable).")] = None,
     scheduler: Annotated[bool, typer.Option(help="Also fire cron schedules (safe in every process).")] = True,
+    lease: Annotated[
+        float, typer.Option(min=1, help="Seconds a job stays claimed without a heartbeat before others retry it.")
+    ] = 30.0,
 ) -> None:
     """Workers only, for scale-out: start as many processes as you like against PostgreSQL."""
-    await _serve(settings, api=False, scheduler=scheduler, concurrency=concurrency, brands=brand or None)
+    await _serve(settings, api=False, scheduler=scheduler, concurrency=concurrency, brands=brand or None, lease_s=lease)
 
 
 @app.command()
@@ -537,6 +542,212 @@ async def exceptions_ack(settings: Settings, exception_id: int) -> None:
 async def exceptions_resolve(settings: Settings, exception_id: int) -> None:
     """Resolve by hand (most kinds also resolve themselves when the condition clears)."""
     await _transition(settings, exception_id, "resolve")
+
+
+# --- sync ------------------------------------------------------------------------------------------------
+
+sync_app = typer.Typer(
+    help="Run a sync now, in this process (the workers run them on their schedules).", no_args_is_help=True
+)
+app.add_typer(sync_app, name="sync")
+
+
+_PHASES = {"centra": "reading Centra sizes", "deposco": "reading Deposco items", "upsert": "upserting items"}
+
+
+@sync_app.command("items")
+@command
+async def sync_items(
+    settings: Settings,
+    full: Annotated[bool, typer.Option("--full", help="Compare every item on both sides, not only changes.")] = False,
+    brand: Annotated[list[str] | None, typer.Option(help="Only these brands (repeatable).")] = None,
+) -> None:
+    """Push new and changed Centra sizes to the Deposco item master; --full also finds items missing in Centra."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lockstep.flows.items import sync_items as run_sync
+    from lockstep.runtime import build_runtime
+    from lockstep.store import audit
+
+    runtime = build_runtime(settings, require_secrets=True)
+    unknown = sorted(set(brand or ()) - set(runtime.brands))
+    if unknown:
+        await runtime.close()
+        raise CliError(f"unknown brand(s): {', '.join(unknown)} (configured: {', '.join(runtime.brands) or 'none'})")
+    await runtime.engine.dispose()
+    runtime.engine = await _engine(settings)  # one that checked the schema is current
+    interrupted = []
+    try:
+        for name in brand or list(runtime.brands):
+            with Progress(
+                TextColumn(f"{name}: {{task.description}}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as bar:
+                tasks: dict[str, object] = {}
+
+                def progress(phase: str, done: int, total: int | None, bar=bar, tasks=tasks) -> None:
+                    if phase not in tasks:
+                        tasks[phase] = bar.add_task(_PHASES.get(phase, phase), total=total)
+                    bar.update(tasks[phase], advance=done, total=total)
+
+                report = await run_sync(runtime, name, full=full, progress=progress, actor=audit.cli_actor())
+            _print_item_report(report)
+            if report.interrupted:
+                interrupted.append(f"{name}: stopped early: {report.interrupted}")
+    finally:
+        await runtime.close()
+    if interrupted:
+        raise CliError("; ".join(interrupted))
+
+
+def _print_item_report(report) -> None:
+    missing_centra = "not checked (use --full)" if report.missing_in_centra is None else str(report.missing_in_centra)
+    console.print(
+        f"{report.brand}: {'full' if report.full else 'incremental'} item sync: {report.centra_sizes} Centra size(s)"
+        f"{'' if report.deposco_items is None else f', {report.deposco_items} Deposco item(s)'}; "
+        f"created {report.created}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"skipped (inactive) {report.skipped}, refused {report.refused}, failed {report.failed}; "
+        f"missing in Deposco {report.missing_in_deposco}, missing in Centra {missing_centra}; "
+        f"{report.upserts} upsert(s) sent",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+# --- orders ----------------------------------------------------------------------------------------------
+
+
+def _only_brand(settings: Settings, brand: str | None) -> str:
+    if brand:
+        return brand
+    brands = list(load_config_dir(settings.config_dir).brands)
+    if len(brands) != 1:
+        raise CliError(f"several brands are configured ({', '.join(brands)}): pass --brand")
+    return brands[0]
+
+
+@orders_app.command("show")
+@command
+async def orders_show(
+    settings: Settings,
+    number: Annotated[str, typer.Argument(help="The Centra order number.")],
+    brand: Annotated[str | None, typer.Option(help="Brand (needed when several are configured).")] = None,
+) -> None:
+    """An order's whole story: Centra state, routing and why, Deposco orders, exceptions, audit."""
+    from lockstep.store import audit
+    from lockstep.store import exceptions as exc_store
+    from lockstep.store import orders as order_store
+
+    brand = _only_brand(settings, brand)
+    async with _database(settings) as engine, engine.connect() as conn:
+        record = await order_store.get(conn, brand, number)
+        if record is None:
+            raise CliError(f"order {number} of {brand} is not known to Lockstep (not yet detected?)")
+        units = await order_store.units(conn, brand, number)
+        sales = await order_store.sales_orders_of(conn, brand, number)
+        related = [
+            r
+            for r in await exc_store.list_exceptions(conn, brand=brand, limit=1000)
+            if r.entity_id == number or r.evidence.get("latest_order") == number or r.evidence.get("order") == number
+        ]
+        history = [e for e in await audit.recent(conn, brand=brand, limit=1000) if e.entity_id == number]
+    snap = record.snapshot
+    console.print(
+        f"[bold]order {number}[/bold] ({brand}): Lockstep state [bold]{record.state}[/bold] since "
+        f"{_ago(record.state_since)}; Centra {record.centra_status}"
+        f"{', on hold' if snap.get('is_on_hold') else ''}"
+        f"{', waiting for payment' if snap.get('is_waiting_for_payment') else ''}; "
+        f"market {record.market or '-'}, ships to {record.ship_country or '-'}",
+        highlight=False,
+    )
+    lines = Table(title="Centra lines and allocations", title_justify="left")
+    for column in ("line", "sku", "qty", "cancelled", "allocated in"):
+        lines.add_column(column)
+    for line in snap.get("lines", []):
+        allocated = ", ".join(f"{a['warehouse']} x{a['quantity']}" for a in line.get("allocations", []))
+        lines.add_row(
+            str(line["line_id"]), line["sku"], str(line["quantity"]), str(line["cancelled_quantity"]), allocated
+        )
+    console.print(lines)
+    if record.causes:
+        console.print("[red]quarantined because:[/red]")
+        for cause in record.causes:
+            console.print(f"  - {cause['kind']}: {cause['detail']}", highlight=False)
+    if units:
+        routed = Table(title="routing", title_justify="left")
+        for column in ("line", "sku", "pool", "facility", "units", "Deposco order"):
+            routed.add_column(column)
+        for unit in units:
+            routed.add_row(str(unit.line_id), unit.sku, unit.pool, unit.facility, str(unit.quantity), unit.sales_order)
+        console.print(routed)
+    for sale in sales:
+        state = (
+            "confirmed" if sale.confirmed_at else ("attempted, outcome uncertain" if sale.attempted_at else "to send")
+        )
+        console.print(
+            f"Deposco {sale.number} at {sale.facility}: {state}; status {sale.deposco_status or '-'}"
+            f"{'; cancelled' if sale.cancelled_at else ''}",
+            highlight=False,
+        )
+    for note in record.notes:
+        console.print(f"note: {note}", highlight=False)
+    for r in related:
+        console.print(f"exception #{r.id} {r.kind} ({r.status}, team {r.owner_team}): {r.summary}", highlight=False)
+    for entry in history:
+        console.print(f"audit {entry.at:%Y-%m-%d %H:%M} {entry.actor} {entry.action} {entry.details}", highlight=False)
+
+
+@orders_app.command("release")
+@command
+async def orders_release(
+    settings: Settings,
+    numbers: Annotated[list[str] | None, typer.Argument(help="Order numbers to release.")] = None,
+    cause: Annotated[
+        str | None, typer.Option(help="Release every quarantined order with this cause, e.g. facility_not_live.")
+    ] = None,
+    brand: Annotated[str | None, typer.Option(help="Brand (needed when several are configured).")] = None,
+) -> None:
+    """Re-evaluate quarantined orders (after fixing the mapping or the item master); workers pick them up."""
+    from lockstep.queue import enqueue
+    from lockstep.store import audit
+    from lockstep.store import orders as order_store
+
+    if not numbers and not cause:
+        raise CliError("name order numbers or --cause")
+    brand = _only_brand(settings, brand)
+    async with _database(settings) as engine, engine.begin() as conn:
+        held = await order_store.in_state(conn, brand, [order_store.QUARANTINED], limit=100_000)
+        chosen = [
+            r
+            for r in held
+            if (numbers and r.number in numbers) or (cause and any(c["kind"] == cause for c in r.causes))
+        ]
+        unknown = sorted(set(numbers or []) - {r.number for r in held})
+        for record in chosen:
+            await enqueue(
+                conn,
+                brand=brand,
+                task="orders.fetch",
+                payload={"number": record.number},
+                dedupe_key=f"fetch:{record.number}",
+                priority=5,
+            )
+            await audit.record(
+                conn,
+                brand=brand,
+                actor=audit.cli_actor(),
+                action="order.release",
+                entity_type="order",
+                entity_id=record.number,
+                details={"causes": [c["kind"] for c in record.causes]},
+            )
+    for number in unknown:
+        err.print(f"[yellow]warning:[/yellow] order {number} is not quarantined", highlight=False)
+    console.print(f"released {len(chosen)} order(s) for re-evaluation; running workers pick them up")
 
 
 # --- demo ------------------------------------------------------------------------------------------------

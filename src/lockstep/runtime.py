@@ -145,6 +145,7 @@ async def serve(
     scheduler: bool = True,
     concurrency: int = 8,
     brands: list[str] | None = None,
+    lease_s: float = 30.0,
 ) -> None:
     """Run the chosen parts until ``stop`` is set, then shut them down gracefully (running jobs finish)."""
     parts = []
@@ -153,6 +154,7 @@ async def serve(
             runtime.engine,
             runtime.registry,
             concurrency=concurrency,
+            lease_s=lease_s,
             brands=brands,
             services=runtime,
             owner_for=runtime.owner_for,
@@ -167,7 +169,7 @@ async def serve(
         from lockstep.web.app import create_app
 
         config = uvicorn.Config(
-            create_app(runtime.engine),
+            create_app(runtime),
             host=runtime.settings.api_host,
             port=runtime.settings.api_port,
             log_level="warning",

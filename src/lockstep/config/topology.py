@@ -238,6 +238,17 @@ class Thresholds(_Model):
     drift_tolerance_percent: float = Field(5.0, ge=0, le=100)
 
 
+class OrderSettings(_Model):
+    """How the order flow treats this brand's orders."""
+
+    overlong_fields: Literal["truncate", "quarantine"] = Field(
+        "truncate",
+        description="a name/address longer than Deposco allows: send it shortened (with a note) or quarantine",
+    )
+    lock_after_export: bool = Field(False, description="lock the order in Centra once it is in Deposco")
+    refetch_overlap_minutes: int = Field(10, ge=1, description="overlap of the scheduled re-fetch window")
+
+
 class Channel(_Model):
     """Where a team's alerts go. Slack/webhook URLs authorise posting: secrets, so named by variable."""
 
@@ -287,6 +298,7 @@ class BrandTopology(_Model):
     routing_overrides: tuple[RoutingOverride, ...] = ()
     safety_buffers: SafetyBuffers = SafetyBuffers()
     thresholds: Thresholds = Thresholds()
+    orders: OrderSettings = OrderSettings()
     owners: dict[str, str] = Field(default_factory=dict, description="exception kind -> team")
     teams: dict[str, Team] = Field(default_factory=dict)
     schedules: dict[str, Schedule] = Field(default_factory=dict)

@@ -4,7 +4,7 @@
 registered here is reported by ``lockstep check`` and not fired (it belongs to a flow not yet installed).
 """
 
-from lockstep.flows import housekeeping, monitor
+from lockstep.flows import housekeeping, items, monitor, orders
 from lockstep.queue import TaskRegistry
 
 
@@ -12,4 +12,6 @@ def build_registry() -> TaskRegistry:
     registry = TaskRegistry()
     monitor.register(registry)
     housekeeping.register(registry)
+    items.register(registry)
+    orders.register(registry)
     return registry

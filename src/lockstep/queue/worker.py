@@ -140,6 +140,8 @@ class Worker:
     async def run(self, stop: asyncio.Event, *, until_idle: bool = False) -> dict[str, int]:
         """Work until ``stop`` is set (or, with ``until_idle``, until nothing is ready and nothing runs)."""
         log.info("worker started", worker=self.worker_id, concurrency=self.concurrency)
+        with contextlib.suppress(Exception):
+            await self.sweep()  # take over what dead workers left before looking for new work
         background = [asyncio.create_task(self._heartbeat(stop)), asyncio.create_task(self._sweep_loop(stop))]
         stop_wait = asyncio.create_task(stop.wait())
         try:
@@ -280,11 +282,11 @@ class Worker:
 
     async def _sweep_loop(self, stop: asyncio.Event) -> None:
         while True:
+            await asyncio.sleep(max(1.0, self.lease_s / 2))
             try:
                 await self.sweep()
             except Exception as error:
                 log.warning("sweep failed", error=_describe(error))
-            await asyncio.sleep(max(1.0, self.lease_s / 2))
 
     async def sweep(self) -> int:
         """Return jobs whose worker stopped heart-beating; bury those that have used all their attempts.

@@ -9,7 +9,7 @@ that and nothing else; seeding a world is :mod:`lockstep.sim.scenario.seeding`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,8 +79,13 @@ def local_simulators(
     deposco_client_secret: str = "lockstep-sim-secret",
     centra_options: Mapping[str, Any] | None = None,
     deposco_options: Mapping[str, Any] | None = None,
+    wrap_deposco: Callable[[Any], Any] | None = None,
 ) -> Iterator[LocalSimulators]:
-    """Start both simulators on free ports of 127.0.0.1 for the duration of the block."""
+    """Start both simulators on free ports of 127.0.0.1 for the duration of the block.
+
+    ``wrap_deposco`` lets a test put an ASGI wrapper in front of the Deposco simulator (e.g. to hold back an
+    answer after the request was processed, which no fault of the simulator itself does).
+    """
     business_unit = topology.deposco.business_unit
     tenant = business_unit.lower()
     centra_app = build_centra(centra_token, seed=seed, **(centra_options or {}))
@@ -92,7 +97,8 @@ def local_simulators(
         tenant_code=tenant,
         **(deposco_options or {}),
     )
-    with running(centra_app) as centra_url, running(deposco_app) as deposco_url:
+    served = wrap_deposco(deposco_app) if wrap_deposco else deposco_app
+    with running(centra_app) as centra_url, running(served) as deposco_url:
         yield LocalSimulators(
             centra_url.rstrip("/"),
             centra_token,

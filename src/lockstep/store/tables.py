@@ -14,6 +14,7 @@ from datetime import UTC
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -170,4 +171,24 @@ rate_grants = Table(
     Column("scope", String(128), nullable=False),
     Column("bucket", String(32), nullable=False),
     Column("at", Float, nullable=False),
+)
+
+item_coverage = Table(
+    "item_coverage",
+    metadata,
+    # One row per brand and item key (the Deposco item number: full SKU or EAN, per the brand's ``sku_key``):
+    # whether Centra and Deposco know it, and how they differ. Written by the item sync (flows/items.py); the
+    # order flow asks it which SKUs Deposco does not know before sending an order.
+    Column("brand", String(64), primary_key=True),
+    Column("item_key", String(128), primary_key=True),
+    Column("sku", String(128)),  # Centra's values; empty for an item only Deposco has
+    Column("ean", String(64)),
+    Column("deposco_upc", String(64)),  # the UPC Deposco holds: a duplicate UPC is found without asking Deposco
+    Column("in_centra", Boolean, nullable=False),
+    Column("in_deposco", Boolean, nullable=False),
+    Column("centra_active", Boolean, nullable=False),
+    Column("differences", JSON, nullable=False),  # field -> [Centra value, Deposco value]
+    _ts("centra_updated_at"),
+    _ts("last_synced_at", nullable=False),
+    Column("last_error", Text),
 )

@@ -1,10 +1,13 @@
 """The FastAPI application served by ``lockstep run`` and ``lockstep api``.
 
-For now it exposes what an operator's load balancer and Prometheus need: ``/healthz`` (the process answers),
-``/readyz`` (database reachable and migrations current) and ``/metrics``. It binds to 127.0.0.1 by default.
+It exposes the webhook receivers (``web/webhooks.py``) and what an operator's load balancer and Prometheus
+need: ``/healthz`` (the process answers), ``/readyz`` (database reachable and migrations current) and
+``/metrics``. It binds to 127.0.0.1 by default.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
@@ -13,13 +16,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockstep.queue import jobs as q
 from lockstep.store import migrate
+from lockstep.store import orders as order_store
+from lockstep.web import webhooks
 
 QUEUE_DEPTH = Gauge("lockstep_queue_jobs", "Jobs by status", ["status"])
+ORDERS = Gauge("lockstep_orders", "Orders by flow state", ["brand", "state"])
 OLDEST_PENDING = Gauge("lockstep_queue_oldest_pending_seconds", "Age of the oldest ready pending job")
 
 
-def create_app(engine: AsyncEngine) -> FastAPI:
+def create_app(runtime: Any) -> FastAPI:
+    """The app for one runtime (brands, secrets, engine); webhooks and metrics read it from ``app.state``."""
+    engine: AsyncEngine = runtime.engine
     app = FastAPI(title="Lockstep", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.runtime = runtime
+    app.include_router(webhooks.router)
 
     @app.get("/healthz")
     async def healthz() -> dict:
@@ -42,6 +52,9 @@ def create_app(engine: AsyncEngine) -> FastAPI:
             for status, count in (await q.counts(conn)).items():
                 QUEUE_DEPTH.labels(status).set(count)
             OLDEST_PENDING.set(await q.oldest_pending_age_s(conn) or 0)
+            for brand in runtime.brands:
+                for state, count in (await order_store.counts_by_state(conn, brand)).items():
+                    ORDERS.labels(brand, state).set(count)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lockstep.sim.centra.webhooks import WebhookConfig, sign
+from lockstep.connectors.centra.webhooks import sign
+from lockstep.sim.centra.webhooks import WebhookConfig
 from lockstep.sim.server import running
 from tests.sim.centra.conftest import Centra, simulator
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 REPLAY_WINDOW_S = 300
@@ -87,3 +88,33 @@ def decode_payload(raw_body: bytes) -> dict:
     if not isinstance(payload, dict):
         raise ValueError("payload is not a JSON object")
     return payload
+
+
+@dataclass(frozen=True)
+class ChangeNotice:
+    """One entry of a webhook call: which object changed (orders by number, others by id), and how."""
+
+    object_type: str  # order | shipment | customer | ...
+    action: str
+    reference: str
+    date: str
+
+    @property
+    def event_id(self) -> str:
+        """Centra sends no event id: type, object, action and time identify a delivery (retries repeat them)."""
+        return f"{self.object_type}:{self.reference}:{self.action}:{self.date}"
+
+
+def change_notices(payload: dict) -> list[ChangeNotice]:
+    """The notices in a decoded webhook payload; ValueError with a one-line reason if the shape is wrong."""
+    events = payload.get("events")
+    if not isinstance(events, list):
+        raise ValueError("payload has no events list")
+    notices = []
+    for index, event in enumerate(events):
+        if not isinstance(event, dict) or "type" not in event or "id" not in event:
+            raise ValueError(f"events[{index}] lacks type or id")
+        notices.append(
+            ChangeNotice(str(event["type"]), str(event.get("action", "")), str(event["id"]), str(event.get("date", "")))
+        )
+    return notices

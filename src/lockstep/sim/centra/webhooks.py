@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import random
 import time
@@ -25,16 +23,10 @@ from urllib.parse import urlencode
 
 import httpx
 
+# Centra signs exactly as Lockstep verifies: one implementation, the connector's.
+from lockstep.connectors.centra.webhooks import signature_header
+
 WEBHOOK_TYPES = {"Order": "order", "Shipment": "shipment"}
-
-
-def sign(secret: str, timestamp: int | str, raw_body: bytes) -> str:
-    """``v1`` of ``X-Centra-Signature``: hex HMAC-SHA256 keyed with the secret over ``"<t>.<raw body>"``."""
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + raw_body, hashlib.sha256).hexdigest()
-
-
-def signature_header(secret: str, timestamp: int | str, raw_body: bytes) -> str:
-    return f"t={timestamp},v1={sign(secret, timestamp, raw_body)}"
 
 
 def encode_body(payload: dict[str, Any]) -> bytes:

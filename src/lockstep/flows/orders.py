@@ -1,0 +1,493 @@
+"""The order flow: Centra orders -> routed -> Deposco sales orders, with quarantine, cancellations and holds.
+
+Tasks (all per brand):
+
+- ``orders.fetch`` {number}: read one order from Centra and :func:`apply` it. Webhooks, the events queue and
+  ``lockstep orders release`` enqueue it (coalesced per order).
+- ``orders.refetch``: the safety net. Reads every order Centra changed since the cursor minus an overlap and
+  applies them; the cursor advances in the same commit. Webhooks are dropped after 3 retries; this is why.
+- ``orders.events``: drains Centra's events queue into ``orders.fetch`` jobs and confirms the events only after
+  the jobs are committed.
+- ``orders.export`` {number}: creates the order's Deposco sales orders (one per facility). The attempt is recorded
+  before the call; only a retry after an uncertain outcome looks the order up first, so the normal case costs one
+  Deposco request and a crash between create and commit can never make a second order.
+- ``orders.propagate`` {number}: carries Centra cancellations and holds to Deposco while its status allows, and
+  raises ``cancellation_too_late`` when it does not.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lockstep.clock import utcnow
+from lockstep.connectors.budget import Priority
+from lockstep.connectors.deposco import translate as deposco_rules
+from lockstep.connectors.errors import Permanent
+from lockstep.domain.model import Order, OrderStatus, SalesOrder, SalesOrderLine
+from lockstep.domain.orders import (
+    INVALID_ADDRESS,
+    ORDER_REJECTED,
+    UNKNOWN_SKU,
+    Cause,
+    evaluate,
+    from_snapshot,
+    item_key,
+    to_snapshot,
+)
+from lockstep.domain.routing import sales_order_number
+from lockstep.queue import JobContext, TaskRegistry, enqueue
+from lockstep.store import cursors, inbox
+from lockstep.store import exceptions as exc_store
+from lockstep.store import orders as store
+
+log = structlog.get_logger("lockstep.orders")
+
+FETCH, REFETCH, EVENTS, EXPORT, PROPAGATE = (
+    "orders.fetch",
+    "orders.refetch",
+    "orders.events",
+    "orders.export",
+    "orders.propagate",
+)
+INCIDENTS = "orders.incidents"
+REFETCH_CURSOR = "orders.centra_updated_after"
+QUARANTINE_KINDS = ("unroutable_order", "facility_not_live", UNKNOWN_SKU, INVALID_ADDRESS, ORDER_REJECTED)
+
+
+async def _unknown_items(conn: AsyncConnection, brand: str, keys: set[str]) -> set[str]:
+    """Items the warehouse does not know, per the item-master coverage (``flows/items.py``)."""
+    from lockstep.store.items import unknown_items
+
+    return await unknown_items(conn, brand, keys) if keys else set()
+
+
+# --- deciding -------------------------------------------------------------------------------------------
+
+
+async def apply(conn: AsyncConnection, runtime: Any, brand: str, order: Order) -> str:
+    """Record ``order`` and decide its next step, in the caller's transaction; returns the new state.
+
+    Exports, cancellations and holds are enqueued here (outbox), so they exist exactly when this decision was
+    committed.
+    """
+    topology = runtime.brands[brand]
+    previous = await store.get(conn, brand, order.number)
+    snapshot = to_snapshot(order)
+    common = {
+        "brand": brand,
+        "number": order.number,
+        "centra_id": order.order_id,
+        "centra_status": order.status.value,
+        "eligible": order.eligible_for_export,
+        "snapshot": snapshot,
+        "market": order.market,
+        "ship_country": order.ship_to.country,
+        "centra_updated_at": order.updated_at,
+    }
+    sales = await store.sales_orders_of(conn, brand, order.number) if previous is not None else []
+    in_deposco = any(s.confirmed_at for s in sales)
+    if previous is not None and (previous.state in (store.EXPORTED, store.SHIPPED) or in_deposco):
+        # Already in Deposco: Centra changes now mean cancellations or holds to carry over.
+        state = store.CANCELLED if order.status == OrderStatus.CANCELLED else previous.state
+        await store.save(conn, state=state, causes=previous.causes, notes=previous.notes, **common)
+        if _needs_propagation(previous.snapshot, order):
+            await enqueue(
+                conn,
+                brand=brand,
+                task=PROPAGATE,
+                payload={"number": order.number},
+                dedupe_key=f"propagate:{order.number}",
+                priority=5,
+            )
+        return state
+
+    keys = {item_key(line, topology.sku_key) for line in order.lines if line.quantity > 0}
+    unknown = await _unknown_items(conn, brand, {k for k in keys if k})
+    evaluation = evaluate(order, topology.routing_table(), unknown, topology.sku_key)
+    old_groups = {(c["kind"], c["group"]) for c in (previous.causes if previous else [])}
+    if evaluation.state == "export":
+        await store.save(conn, state=store.EXPORTING, causes=[], notes=[], **common)
+        await store.replace_units(
+            conn,
+            brand,
+            order.number,
+            [
+                {
+                    "line_id": u.line_id,
+                    "sku": u.sku,
+                    "pool": u.pool,
+                    "facility": u.facility,
+                    "quantity": u.quantity,
+                    "sales_order": sales_order_number(order.number, u.facility),
+                }
+                for u in evaluation.units
+            ],
+        )
+        for facility in sorted({u.facility for u in evaluation.units}):
+            await store.ensure_sales_order(
+                conn, brand, sales_order_number(order.number, facility), order.number, facility
+            )
+        await enqueue(
+            conn,
+            brand=brand,
+            task=EXPORT,
+            payload={"number": order.number},
+            dedupe_key=f"export:{order.number}",
+            priority=5,
+        )
+        await _resolve_cleared(conn, brand, old_groups)
+        return store.EXPORTING
+    if evaluation.state == "quarantined":
+        await quarantine(conn, runtime, brand, order.number, list(evaluation.causes), common=common)
+        await _resolve_cleared(conn, brand, old_groups - {(c.kind, c.group) for c in evaluation.causes})
+        return store.QUARANTINED
+    state = store.CANCELLED if evaluation.state == "cancelled" else store.WAITING
+    await store.save(conn, state=state, causes=[], notes=[], **common)
+    await _resolve_cleared(conn, brand, old_groups)
+    return state
+
+
+def _needs_propagation(previous_snapshot: dict, order: Order) -> bool:
+    before = from_snapshot(previous_snapshot)
+    if order.status == OrderStatus.CANCELLED and before.status != OrderStatus.CANCELLED:
+        return True
+    if order.is_on_hold != before.is_on_hold:
+        return True
+    cancelled_before = {line.line_id: line.cancelled_quantity for line in before.lines}
+    return any(line.cancelled_quantity > cancelled_before.get(line.line_id, 0) for line in order.lines)
+
+
+async def quarantine(
+    conn: AsyncConnection, runtime: Any, brand: str, number: str, causes: list[Cause], *, common: dict | None = None
+) -> None:
+    """Hold an order back with every reason, and raise one incident per cause group (counted)."""
+    topology = runtime.brands[brand]
+    stored = [{**_cause_dict(c)} for c in causes]
+    if common is not None:
+        await store.save(conn, state=store.QUARANTINED, causes=stored, notes=[], **common)
+    else:
+        await store.set_state(conn, brand, number, store.QUARANTINED, causes=stored)
+    seen = set()
+    for cause in causes:
+        if (cause.kind, cause.group) in seen:
+            continue
+        seen.add((cause.kind, cause.group))
+        await exc_store.raise_kind(
+            conn,
+            brand=brand,
+            kind=cause.kind,
+            dedupe_key=cause.group,
+            owner_team=topology.owner_for(cause.kind),
+            summary=_incident_summary(cause),
+            evidence={"latest_order": number, "detail": cause.detail, "pool": cause.pool, "sku": cause.sku},
+            entity_type="order",
+            entity_id=number,
+        )
+
+
+def _cause_dict(cause: Cause) -> dict[str, Any]:
+    return {
+        "kind": cause.kind,
+        "group": cause.group,
+        "detail": cause.detail,
+        "line_id": cause.line_id,
+        "pool": cause.pool,
+        "sku": cause.sku,
+    }
+
+
+def _incident_summary(cause: Cause) -> str:
+    if cause.kind == UNKNOWN_SKU:
+        return f"orders held: item {cause.sku} is not in Deposco"
+    if cause.pool:
+        return f"orders held: stock pool {cause.pool} cannot be routed ({cause.detail})"
+    return f"orders held: {cause.detail}"
+
+
+async def _resolve_cleared(conn: AsyncConnection, brand: str, groups: set[tuple[str, str]]) -> None:
+    """Some order left quarantine: have the incident sweep check its groups once this commits.
+
+    Not here: orders released together are re-evaluated in parallel transactions, and each would still see the
+    others as quarantined. One coalesced sweep, run after they committed, sees the truth.
+    """
+    if groups:
+        await enqueue(conn, brand=brand, task=INCIDENTS, payload={}, dedupe_key=INCIDENTS, delay_s=0.5, priority=1)
+
+
+async def sweep_incidents(ctx: JobContext) -> None:
+    """Resolve the quarantine incidents no quarantined order still has."""
+    async with ctx.transaction() as conn:
+        still = set()
+        for record in await store.in_state(conn, ctx.brand, [store.QUARANTINED], limit=100_000):
+            still |= {(c["kind"], c["group"]) for c in record.causes}
+        for kind in QUARANTINE_KINDS:
+            for group in await exc_store.active_keys(conn, brand=ctx.brand, kind=kind):
+                if (kind, group) not in still:
+                    await exc_store.auto_resolve(conn, brand=ctx.brand, kind=kind, dedupe_key=group)
+
+
+# --- tasks ----------------------------------------------------------------------------------------------
+
+
+async def fetch(ctx: JobContext) -> None:
+    number = str(ctx.payload["number"])
+    order = await ctx.services.centra(ctx.brand).get_order(number, priority=Priority.NORMAL)
+    async with ctx.transaction() as conn:
+        if order is None:
+            log.warning("order not found in Centra", brand=ctx.brand, number=number)
+            return
+        await apply(conn, ctx.services, ctx.brand, order)
+
+
+async def refetch(ctx: JobContext) -> None:
+    """Apply every order Centra changed since the cursor (minus the overlap); advance the cursor in the commit."""
+    topology = ctx.services.brands[ctx.brand]
+    async with ctx.services.engine.connect() as conn:
+        cursor = await cursors.read(conn, brand=ctx.brand, name=REFETCH_CURSOR)
+    overlap = timedelta(minutes=topology.orders.refetch_overlap_minutes)
+    since = datetime.fromisoformat(cursor) - overlap if cursor else utcnow() - timedelta(days=2)
+    changed: list[Order] = []
+    async for order in ctx.services.centra(ctx.brand).iter_orders(updated_after=since, priority=Priority.LOW):
+        changed.append(order)
+    async with ctx.transaction() as conn:
+        newest = datetime.fromisoformat(cursor) if cursor else since
+        for order in changed:
+            known = await store.get(conn, ctx.brand, order.number)
+            if (
+                known is None
+                or known.centra_updated_at is None
+                or (order.updated_at is not None and order.updated_at > known.centra_updated_at)
+            ):
+                await apply(conn, ctx.services, ctx.brand, order)
+            if order.updated_at is not None and order.updated_at > newest:
+                newest = order.updated_at
+        await cursors.write(conn, brand=ctx.brand, name=REFETCH_CURSOR, value=newest.isoformat())
+
+
+async def events(ctx: JobContext) -> None:
+    """Drain the events queue into fetch jobs; confirm only what is durably stored."""
+    centra = ctx.services.centra(ctx.brand)
+    batch = await centra.fetch_events(priority=Priority.NORMAL)
+    if not batch:
+        return
+    async with ctx.transaction() as conn:
+        for event in batch:
+            stored = await inbox.store_event(
+                conn,
+                brand=ctx.brand,
+                source="centra-events",
+                event_id=str(event.event_id),
+                event_type=f"{event.object_type}.{event.change_type}",
+                payload={"reference": event.reference},
+            )
+            if stored is not None and event.is_order:
+                await enqueue(
+                    conn,
+                    brand=ctx.brand,
+                    task=FETCH,
+                    payload={"number": event.reference},
+                    dedupe_key=f"fetch:{event.reference}",
+                    priority=5,
+                )
+    await centra.confirm_events([e.event_id for e in batch], priority=Priority.NORMAL)
+
+
+async def export(ctx: JobContext) -> None:
+    runtime, brand, number = ctx.services, ctx.brand, str(ctx.payload["number"])
+    topology = runtime.brands[brand]
+    deposco = runtime.deposco(brand)
+    async with runtime.engine.begin() as conn:
+        record = await store.get(conn, brand, number)
+        if record is None or record.state != store.EXPORTING:
+            return  # released, cancelled or already exported meanwhile
+        pending = [s for s in await store.sales_orders_of(conn, brand, number) if s.confirmed_at is None]
+        units = await store.units(conn, brand, number)
+        uncertain = {s.number for s in pending if s.attempted_at is not None}
+        # Durable before the call: a crash after Deposco created the order makes the retry look it up first.
+        await store.mark_attempted(conn, brand, [s.number for s in pending])
+    order = from_snapshot(record.snapshot)
+    to_send = _sales_orders(order, units, topology.sku_key, {s.number for s in pending})
+
+    confirmed: list[tuple[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    causes: list[Cause] = []
+    for sales_order in to_send:
+        try:
+            changes = deposco.check_sales_order(sales_order)
+            if changes and topology.orders.overlong_fields == "quarantine":
+                causes += [Cause(INVALID_ADDRESS, f"{c.field}: {c.reason}") for c in changes]
+                continue
+            if sales_order.number in uncertain:
+                # An earlier attempt may have created it (crash or timeout before our commit): look, don't resend.
+                existing = await deposco.find_sales_order(sales_order.number, priority=Priority.NORMAL)
+                if existing is not None:
+                    confirmed.append((sales_order.number, existing, utcnow()))
+                    continue
+            result = await deposco.upsert_sales_order(sales_order, exists=False, priority=Priority.NORMAL)
+        except Permanent as error:
+            missing = deposco_rules.unknown_items(error)
+            if missing:
+                causes += [Cause(UNKNOWN_SKU, f"Deposco does not know item {sku}", sku=sku) for sku in missing]
+            else:
+                causes.append(Cause(ORDER_REJECTED, f"Deposco refused {sales_order.number}: {error}"))
+            continue
+        confirmed.append((sales_order.number, result.order, utcnow()))
+        notes += [{"sales_order": sales_order.number, "field": c.field, "change": c.reason} for c in result.changes]
+
+    async with ctx.transaction() as conn:
+        for so_number, deposco_order, at in confirmed:
+            await store.mark_confirmed(
+                conn,
+                brand,
+                so_number,
+                deposco_id=deposco_order.order_id,
+                deposco_status=deposco_order.status,
+                confirmed_at=at,
+            )
+        now = await store.get(conn, brand, number)
+        if now is not None and now.state != store.EXPORTING:
+            # Centra cancelled or held the order while we were creating it: carry that over to what now exists.
+            if confirmed:
+                await enqueue(
+                    conn,
+                    brand=brand,
+                    task=PROPAGATE,
+                    payload={"number": number},
+                    dedupe_key=f"propagate:{number}",
+                    priority=5,
+                )
+            return
+        if causes:
+            await quarantine(conn, runtime, brand, number, causes)
+            return
+        await store.set_state(conn, brand, number, store.EXPORTED, exported_at=utcnow(), notes=notes)
+        if topology.orders.lock_after_export:
+            await enqueue(
+                conn,
+                brand=brand,
+                task="orders.lock",
+                payload={"number": number},
+                dedupe_key=f"lock:{number}",
+                priority=1,
+            )
+
+
+def _sales_orders(order: Order, units: list, sku_key: str, numbers: set[str]) -> list[SalesOrder]:
+    lines_by_id = {line.line_id: line for line in order.lines}
+    grouped: dict[str, list] = defaultdict(list)
+    for unit in units:
+        if unit.sales_order in numbers:
+            grouped[unit.sales_order].append(unit)
+    built = []
+    for so_number, rows in sorted(grouped.items()):
+        lines = tuple(
+            SalesOrderLine(
+                line_number=index,
+                item=item_key(lines_by_id[row.line_id], sku_key),
+                quantity=row.quantity,
+                customer_line_number=str(row.line_id),
+                unit_price=lines_by_id[row.line_id].unit_price,
+            )
+            for index, row in enumerate(sorted(rows, key=lambda r: r.line_id), start=1)
+        )
+        built.append(
+            SalesOrder(
+                number=so_number,
+                facility=rows[0].facility,
+                lines=lines,
+                ship_to=order.ship_to,
+                customer_order_number=order.number,
+                order_date=order.created_at,
+                shipping_method=order.shipping_method,
+                currency=order.currency,
+            )
+        )
+    return built
+
+
+async def lock(ctx: JobContext) -> None:
+    await ctx.services.centra(ctx.brand).lock_orders([ctx.payload["number"]], priority=Priority.LOW)
+
+
+async def propagate(ctx: JobContext) -> None:
+    """Carry a Centra cancellation (whole order or lines) or hold to each Deposco order while it is allowed."""
+    runtime, brand, number = ctx.services, ctx.brand, str(ctx.payload["number"])
+    deposco = runtime.deposco(brand)
+    async with runtime.engine.connect() as conn:
+        record = await store.get(conn, brand, number)
+        sales = [s for s in await store.sales_orders_of(conn, brand, number) if s.confirmed_at and s.deposco_id]
+        units = await store.units(conn, brand, number)
+    if record is None or not sales:
+        return
+    order = from_snapshot(record.snapshot)
+    too_late: list[dict[str, Any]] = []
+    cancelled: list[tuple[str, str]] = []
+    for sale in sales:
+        if sale.cancelled_at is not None:
+            continue
+        current = await deposco.get_sales_order(sale.deposco_id, priority=Priority.HIGH)
+        status = current.status
+        try:
+            if order.status == OrderStatus.CANCELLED:
+                if not deposco_rules.can_cancel(status):
+                    too_late.append({"sales_order": sale.number, "deposco_status": status, "what": "order"})
+                    continue
+                result = await deposco.cancel_order(sale.deposco_id, priority=Priority.HIGH)
+                cancelled.append((sale.number, result.status))
+                continue
+            wanted = _cancelled_per_line(order, units, sale.number)
+            if wanted:
+                await deposco.cancel_lines(sale.deposco_id, wanted, priority=Priority.HIGH)
+            if order.is_on_hold and deposco_rules.can_update(status):
+                await deposco.hold(sale.deposco_id, priority=Priority.HIGH)
+            elif not order.is_on_hold and status.lower() == "hold":
+                await deposco.release(sale.deposco_id, priority=Priority.NORMAL)
+        except Permanent as error:
+            too_late.append({"sales_order": sale.number, "deposco_status": status, "error": str(error)})
+    async with ctx.transaction() as conn:
+        for so_number, status in cancelled:
+            await store.mark_cancelled(conn, brand, so_number, deposco_status=status)
+        if too_late:
+            topology = runtime.brands[brand]
+            await exc_store.raise_kind(
+                conn,
+                brand=brand,
+                kind="cancellation_too_late",
+                dedupe_key=f"order:{number}",
+                owner_team=topology.owner_for("cancellation_too_late"),
+                summary=f"order {number}: Centra cancelled or held it, but Deposco has already started on it",
+                evidence={"order": number, "sales_orders": too_late},
+                entity_type="order",
+                entity_id=number,
+            )
+
+
+def _cancelled_per_line(order: Order, units: list, sales_order: str) -> dict[str, int]:
+    """Total units to cancel per Centra line in one Deposco order, spreading a line's cancellations over its
+    facilities in a fixed order (a line split across facilities is cancelled from the last one first)."""
+    wanted: dict[str, int] = {}
+    for line in order.lines:
+        remaining = line.cancelled_quantity
+        if remaining <= 0:
+            continue
+        for unit in sorted((u for u in units if u.line_id == line.line_id), key=lambda u: u.facility, reverse=True):
+            take = min(remaining, unit.quantity)
+            remaining -= take
+            if unit.sales_order == sales_order and take:
+                wanted[str(line.line_id)] = take
+    return wanted
+
+
+def register(registry: TaskRegistry) -> None:
+    registry.register(FETCH, fetch)
+    registry.register(REFETCH, refetch)
+    registry.register(EVENTS, events)
+    registry.register(EXPORT, export)
+    registry.register(PROPAGATE, propagate)
+    registry.register("orders.lock", lock)
+    registry.register(INCIDENTS, sweep_incidents)

@@ -1,0 +1,306 @@
+"""The order flow's records: each Centra order, how its units were routed, and the Deposco orders made for it.
+
+Three tables, all keyed by brand:
+
+- ``orders``: one row per Centra order Lockstep has seen, with its latest Centra snapshot, the flow state
+  (``waiting`` for eligibility, ``quarantined`` with every reason, ``exporting``, ``exported``, ``cancelled``,
+  ``shipped``) and when each state began — what the dashboard and the stuck-order monitor read.
+- ``order_units``: the routing decision per (line, pool, facility) with ordered / cancelled / shipped units —
+  what the stock equation reads as "units of Centra orders not yet in Deposco" and "units Deposco holds open".
+- ``sales_orders``: one row per Deposco order (one per facility), with ``attempted_at`` written *before* the
+  create call and ``confirmed_at`` after it succeeded. A row attempted but not confirmed means the outcome is
+  uncertain: the retry looks the order up by number before creating (never a second order); an unattempted row
+  is created directly (one request per order in the normal case).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Column, Integer, String, Table, Text, UniqueConstraint, case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lockstep.clock import utcnow
+from lockstep.store.db import insert_for
+from lockstep.store.tables import Id, UTCDateTime, metadata
+
+WAITING, QUARANTINED, EXPORTING, EXPORTED, CANCELLED, SHIPPED = (
+    "waiting",
+    "quarantined",
+    "exporting",
+    "exported",
+    "cancelled",
+    "shipped",
+)
+ORDER_STATES = (WAITING, QUARANTINED, EXPORTING, EXPORTED, CANCELLED, SHIPPED)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("brand", String(64), primary_key=True),
+    Column("number", String(64), primary_key=True),
+    Column("centra_id", String(128)),
+    Column("centra_status", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("eligible", Boolean, nullable=False),
+    Column("market", String(64)),
+    Column("ship_country", String(2)),
+    Column("snapshot", JSON, nullable=False),
+    Column("causes", JSON, nullable=False),
+    Column("notes", JSON, nullable=False),
+    Column("centra_updated_at", UTCDateTime()),
+    Column("detected_at", UTCDateTime(), nullable=False),
+    Column("state_since", UTCDateTime(), nullable=False),
+    Column("exported_at", UTCDateTime()),
+)
+
+order_units = Table(
+    "order_units",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("brand", String(64), nullable=False),
+    Column("order_number", String(64), nullable=False),
+    Column("line_id", Integer, nullable=False),
+    Column("sku", String(128), nullable=False),
+    Column("pool", String(64), nullable=False),
+    Column("facility", String(64), nullable=False),
+    Column("sales_order", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("cancelled", Integer, nullable=False),
+    Column("shipped", Integer, nullable=False),
+    UniqueConstraint("brand", "order_number", "line_id", "pool", "facility", name="uq_order_units_line_route"),
+)
+
+sales_orders = Table(
+    "sales_orders",
+    metadata,
+    Column("brand", String(64), primary_key=True),
+    Column("number", String(64), primary_key=True),
+    Column("order_number", String(64), nullable=False),
+    Column("facility", String(64), nullable=False),
+    Column("deposco_id", String(64)),
+    Column("deposco_status", String(32)),
+    Column("attempted_at", UTCDateTime()),
+    Column("confirmed_at", UTCDateTime()),  # creation confirmed by Deposco (DESIGN §4: "held open" counts from here)
+    Column("cancelled_at", UTCDateTime()),
+    Column("last_error", Text),
+)
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    brand: str
+    number: str
+    centra_status: str
+    state: str
+    eligible: bool
+    snapshot: dict[str, Any]
+    causes: list[dict[str, Any]]
+    notes: list[dict[str, Any]]
+    market: str | None
+    ship_country: str | None
+    centra_updated_at: datetime | None
+    detected_at: datetime
+    state_since: datetime
+    exported_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row) -> OrderRecord:
+        return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class SalesOrderRecord:
+    brand: str
+    number: str
+    order_number: str
+    facility: str
+    deposco_id: str | None
+    deposco_status: str | None
+    attempted_at: datetime | None
+    confirmed_at: datetime | None
+    cancelled_at: datetime | None
+    last_error: str | None
+
+    @classmethod
+    def from_row(cls, row) -> SalesOrderRecord:
+        return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
+
+
+async def get(conn: AsyncConnection, brand: str, number: str) -> OrderRecord | None:
+    row = (await conn.execute(select(orders).where(orders.c.brand == brand, orders.c.number == number))).first()
+    return OrderRecord.from_row(row) if row else None
+
+
+async def save(
+    conn: AsyncConnection,
+    *,
+    brand: str,
+    number: str,
+    centra_id: str,
+    centra_status: str,
+    state: str,
+    eligible: bool,
+    snapshot: dict[str, Any],
+    causes: list[dict[str, Any]] | None = None,
+    notes: list[dict[str, Any]] | None = None,
+    market: str = "",
+    ship_country: str = "",
+    centra_updated_at: datetime | None = None,
+) -> None:
+    """Insert or update an order; ``state_since`` moves only when the state changes."""
+    now = utcnow()
+    values = {
+        "brand": brand,
+        "number": number,
+        "centra_id": centra_id,
+        "centra_status": centra_status,
+        "state": state,
+        "eligible": eligible,
+        "snapshot": snapshot,
+        "causes": causes or [],
+        "notes": notes or [],
+        "market": market or None,
+        "ship_country": ship_country or None,
+        "centra_updated_at": centra_updated_at,
+        "detected_at": now,
+        "state_since": now,
+    }
+    stmt = insert_for(conn)(orders).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[orders.c.brand, orders.c.number],
+        set_={
+            "centra_id": stmt.excluded.centra_id,
+            "centra_status": stmt.excluded.centra_status,
+            "state": stmt.excluded.state,
+            "eligible": stmt.excluded.eligible,
+            "snapshot": stmt.excluded.snapshot,
+            "causes": stmt.excluded.causes,
+            "notes": stmt.excluded.notes,
+            "market": stmt.excluded.market,
+            "ship_country": stmt.excluded.ship_country,
+            "centra_updated_at": stmt.excluded.centra_updated_at,
+            "state_since": case(
+                (orders.c.state != stmt.excluded.state, stmt.excluded.state_since), else_=orders.c.state_since
+            ),
+        },
+    )
+    await conn.execute(stmt)
+
+
+async def set_state(conn: AsyncConnection, brand: str, number: str, state: str, **extra: Any) -> None:
+    current = await conn.scalar(select(orders.c.state).where(orders.c.brand == brand, orders.c.number == number))
+    values: dict[str, Any] = {"state": state, **extra}
+    if current != state:
+        values["state_since"] = utcnow()
+    await conn.execute(update(orders).where(orders.c.brand == brand, orders.c.number == number).values(**values))
+
+
+async def replace_units(conn: AsyncConnection, brand: str, number: str, units: Iterable[dict[str, Any]]) -> None:
+    """Record the routing decision (before export). Shipped/cancelled counts of existing rows are kept."""
+    rows = list(units)
+    existing = {
+        (r.line_id, r.pool, r.facility): r
+        for r in await conn.execute(
+            select(order_units).where(order_units.c.brand == brand, order_units.c.order_number == number)
+        )
+    }
+    keep = {(u["line_id"], u["pool"], u["facility"]) for u in rows}
+    stale = [r.id for key, r in existing.items() if key not in keep]
+    if stale:
+        await conn.execute(order_units.delete().where(order_units.c.id.in_(stale)))
+    for unit in rows:
+        key = (unit["line_id"], unit["pool"], unit["facility"])
+        if key in existing:
+            await conn.execute(
+                update(order_units)
+                .where(order_units.c.id == existing[key].id)
+                .values(quantity=unit["quantity"], sku=unit["sku"], sales_order=unit["sales_order"])
+            )
+        else:
+            await conn.execute(
+                order_units.insert().values(brand=brand, order_number=number, cancelled=0, shipped=0, **unit)
+            )
+
+
+async def units(conn: AsyncConnection, brand: str, number: str) -> list:
+    return list(
+        await conn.execute(
+            select(order_units)
+            .where(order_units.c.brand == brand, order_units.c.order_number == number)
+            .order_by(order_units.c.line_id, order_units.c.facility)
+        )
+    )
+
+
+async def sales_orders_of(conn: AsyncConnection, brand: str, number: str) -> list[SalesOrderRecord]:
+    rows = await conn.execute(
+        select(sales_orders)
+        .where(sales_orders.c.brand == brand, sales_orders.c.order_number == number)
+        .order_by(sales_orders.c.number)
+    )
+    return [SalesOrderRecord.from_row(r) for r in rows]
+
+
+async def ensure_sales_order(conn: AsyncConnection, brand: str, number: str, order_number: str, facility: str) -> None:
+    await conn.execute(
+        insert_for(conn)(sales_orders)
+        .values(brand=brand, number=number, order_number=order_number, facility=facility)
+        .on_conflict_do_nothing(index_elements=["brand", "number"])
+    )
+
+
+async def mark_attempted(conn: AsyncConnection, brand: str, numbers: Iterable[str]) -> None:
+    await conn.execute(
+        update(sales_orders)
+        .where(
+            sales_orders.c.brand == brand,
+            sales_orders.c.number.in_(list(numbers)),
+            sales_orders.c.attempted_at.is_(None),
+        )
+        .values(attempted_at=utcnow())
+    )
+
+
+async def mark_confirmed(
+    conn: AsyncConnection, brand: str, number: str, *, deposco_id: str, deposco_status: str, confirmed_at: datetime
+) -> None:
+    await conn.execute(
+        update(sales_orders)
+        .where(sales_orders.c.brand == brand, sales_orders.c.number == number)
+        .values(
+            deposco_id=deposco_id,
+            deposco_status=deposco_status,
+            confirmed_at=func.coalesce(sales_orders.c.confirmed_at, confirmed_at),
+            last_error=None,
+        )
+    )
+
+
+async def mark_cancelled(conn: AsyncConnection, brand: str, number: str, *, deposco_status: str) -> None:
+    await conn.execute(
+        update(sales_orders)
+        .where(sales_orders.c.brand == brand, sales_orders.c.number == number)
+        .values(cancelled_at=utcnow(), deposco_status=deposco_status)
+    )
+
+
+async def in_state(conn: AsyncConnection, brand: str, states: Iterable[str], *, limit: int = 1000) -> list[OrderRecord]:
+    rows = await conn.execute(
+        select(orders)
+        .where(orders.c.brand == brand, orders.c.state.in_(list(states)))
+        .order_by(orders.c.state_since)
+        .limit(limit)
+    )
+    return [OrderRecord.from_row(r) for r in rows]
+
+
+async def counts_by_state(conn: AsyncConnection, brand: str | None = None) -> dict[str, int]:
+    stmt = select(orders.c.state, func.count()).group_by(orders.c.state)
+    if brand:
+        stmt = stmt.where(orders.c.brand == brand)
+    found = dict((await conn.execute(stmt)).all())
+    return {state: found.get(state, 0) for state in ORDER_STATES}
