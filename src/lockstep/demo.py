@@ -2,14 +2,16 @@
 
 It runs what exists today, for real: migrations; the validated pool -> facility mapping; both simulators started
 as real HTTP servers on 127.0.0.1 and seeded with the brand's world (warehouses, markets, catalogue, stock);
-``check --connect`` against them; the scheduler firing cron slots into the durable queue and workers running
-them; exceptions opened by a monitoring flow; the simulators' counters; and a clean stop. Later issues extend it
-(orders, shipments, stock) until it tells the whole story.
+``check --connect`` against them; the item master synced to Deposco; shoppers' orders routed to the right
+facility and one unroutable order quarantined with its reason; the scheduler firing cron slots into the durable
+queue; exceptions by owner team; the simulators' counters; and a clean stop. Later issues extend it (shipments,
+stock) until it tells the whole story.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from pathlib import Path
 
@@ -58,9 +60,9 @@ async def run_demo(settings: Settings, *, seconds: float, console: Console) -> N
         console.print(f"Centra simulator  {sims.centra_url}/graphql (tier {topology.centra.rate_tier})")
         console.print(f"Deposco simulator {sims.deposco_url}/latest (business unit {topology.deposco.business_unit})")
         async with sims.endpoints().centra_client() as centra, sims.endpoints().deposco_client() as deposco:
-            world = await seed_world(
-                CentraControl(centra), DeposcoControl(deposco), topology, get_scenario("steady"), seed=0
-            )
+            # A small catalogue (16 sizes): the item sync below runs at the brand's real Deposco budget.
+            small = dataclasses.replace(get_scenario("steady"), products=2)
+            world = await seed_world(CentraControl(centra), DeposcoControl(deposco), topology, small, seed=0)
         console.print(
             f"seeded {brand}: {len(world.items)} sizes, {len(world.markets)} markets, "
             f"{world.deposco_units} units on hand in Deposco, {world.centra_units} published to Centra"
@@ -78,11 +80,14 @@ async def run_demo(settings: Settings, *, seconds: float, console: Console) -> N
         for line in report.problems:
             console.print(f"[red]problem[/red] {line}", highlight=False)
 
-        console.rule(f"5. scheduler + worker for {seconds:g}s")
         runtime = Runtime(settings, demo_config, engine, secrets={brand: secrets})
+        console.rule("5. item master and orders")
+        await _orders(runtime, sims, world, console)
+
+        console.rule(f"6. scheduler + worker for {seconds:g}s")
         await _run_queue(runtime, engine, seconds, console)
 
-        console.rule("6. exceptions")
+        console.rule("7. exceptions")
         async with engine.connect() as conn:
             records = await exc_store.list_exceptions(conn, active_only=True)
         for record in records:
@@ -94,7 +99,7 @@ async def run_demo(settings: Settings, *, seconds: float, console: Console) -> N
         if not records:
             console.print("no open exceptions")
 
-        console.rule("7. simulator counters")
+        console.rule("8. simulator counters")
         async with sims.endpoints().centra_client() as centra, sims.endpoints().deposco_client() as deposco:
             c_counts = (await centra.get("/_sim/counters")).json()
             d_counts = (await deposco.get("/_sim/counters")).json()
@@ -107,6 +112,62 @@ async def run_demo(settings: Settings, *, seconds: float, console: Console) -> N
         f"Inspect it yourself: LOCKSTEP_DATABASE_URL=sqlite:///{DEMO_DB} lockstep jobs list | lockstep exceptions list",
         highlight=False,
     )
+
+
+async def _orders(runtime: Runtime, sims, world, console: Console) -> None:
+    """Sync the item master, place orders as shoppers would, and let the order flow route and export them."""
+    from lockstep.store import orders as order_store
+
+    brand = next(iter(runtime.brands))
+    async with runtime.engine.begin() as conn:
+        await enqueue(conn, brand=brand, task="items.sync", payload={"full": True})
+    await _drain(runtime)
+    console.print(f"item master: {len(world.items)} Centra sizes synced to Deposco (budget: LOW priority)")
+    skus = [item.sku for item in world.items]
+    async with sims.endpoints().centra_client() as http:
+        # One size gets stock only in the draft facility's pool, so its order cannot be routed.
+        await http.put("/_sim/stock", json={"warehouse": "US New Jersey", "items": [{"sku": skus[-1], "physical": 5}]})
+        centra = CentraControl(http)
+        shoppers = [
+            ("eu", "SE", skus[0]),
+            ("eu", "DE", skus[1]),
+            ("uk", "GB", skus[2]),
+            ("uk", "IE", skus[3]),
+            ("us", "US", skus[4]),
+            ("us", "US", skus[-1]),
+        ]
+        numbers = []
+        for n, (market, country, sku) in enumerate(shoppers):
+            ok, answer = await centra.place_order(world.markets[market], country, [(sku, 1)], n)
+            if ok:
+                numbers.append((str(answer["number"]), market, country))
+    async with runtime.engine.begin() as conn:
+        await enqueue(conn, brand=brand, task="orders.refetch")
+    await _drain(runtime)
+    table = Table(title="orders placed in the Centra simulator")
+    for column in ("order", "market", "ships to", "Lockstep", "Deposco orders / reason"):
+        table.add_column(column)
+    async with runtime.engine.connect() as conn:
+        for number, market, country in numbers:
+            record = await order_store.get(conn, brand, number)
+            sales = await order_store.sales_orders_of(conn, brand, number)
+            detail = ", ".join(f"{s.number} @ {s.facility}" for s in sales if s.confirmed_at) or "; ".join(
+                c["detail"] for c in record.causes
+            )
+            table.add_row(number, market, country, record.state, detail)
+    console.print(table)
+
+
+async def _drain(runtime: Runtime) -> None:
+    worker = Worker(
+        runtime.engine,
+        runtime.registry,
+        concurrency=8,
+        poll_interval_s=0.05,
+        services=runtime,
+        owner_for=runtime.owner_for,
+    )
+    await worker.run(asyncio.Event(), until_idle=True)
 
 
 async def _run_queue(runtime: Runtime, engine, seconds: float, console: Console) -> None:

@@ -235,7 +235,7 @@ def test_jobs_and_exceptions_commands(tmp_path):
 
 def test_demo_runs_to_the_end(tmp_path):
     shutil.copytree(ROOT / "config", tmp_path / "config")
-    result = lockstep("demo", "--seconds", "2", cwd=tmp_path, timeout=120)
+    result = lockstep("demo", "--seconds", "2", cwd=tmp_path, timeout=180)
     assert result.returncode == 0, result.stderr
     assert "migrated to revision" in result.stdout
     assert "scheduler fired nordwind/config_monitor" in result.stdout
@@ -243,4 +243,6 @@ def test_demo_runs_to_the_end(tmp_path):
     assert "Centra simulator  http://127.0.0.1:" in result.stdout
     assert "token accepted" in result.stdout and "credentials accepted" in result.stdout
     assert "simulators stopped" in result.stdout
+    assert "C1004-SE-STO @ SE-STO" in result.stdout  # Ireland goes to Stockholm by the routing override
+    assert "quarantined" in result.stdout and "facility_not_live" in result.stdout
     assert (tmp_path / "var" / "demo.db").exists()

@@ -92,6 +92,49 @@ class World:
             )
         return str(answer["number"]) if ok else None
 
+    # --- helpers for the order-flow tests ---------------------------------------------------------------------
+
+    async def centra_control(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the Centra simulator's control API (``/_sim/...``); fails the test on anything but 2xx."""
+        async with self.sims.endpoints().centra_client() as http:
+            response = await http.request(method, path, **kwargs)
+        assert response.is_success, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    async def deposco_control(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the Deposco simulator's control API (``/_sim/...``); fails the test on anything but 2xx."""
+        async with self.sims.endpoints().deposco_client() as http:
+            response = await http.request(method, path, **kwargs)
+        assert response.is_success, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    async def centra_graphql(self, query: str, variables: dict | None = None) -> dict:
+        """One Integration API call as another Centra integration (e.g. the AMS) would make it; no user errors."""
+        async with self.sims.endpoints().centra_client() as http:
+            response = await http.post("/graphql", json={"query": query, "variables": variables or {}})
+        assert response.is_success, response.text
+        body = response.json()
+        assert not body.get("errors"), body["errors"]
+        for payload in (body.get("data") or {}).values():
+            if isinstance(payload, dict):
+                assert not payload.get("userErrors"), payload["userErrors"]
+        return body["data"]
+
+    async def fetch(self, *numbers: str, **run_kwargs: Any) -> None:
+        """What a webhook per order would do: one coalesced ``orders.fetch`` each, then run the queue dry."""
+        for number in numbers:
+            await self.enqueue("orders.fetch", {"number": number}, dedupe_key=f"fetch:{number}")
+        await self.run_jobs(**run_kwargs)
+
+    def use_topology(self, topology: BrandTopology) -> None:
+        """Swap the brand's topology in the running Runtime (what a reloaded config would do)."""
+        self.runtime.config.brands[self.brand] = topology
+        self.topology = topology
+
+    def api_orders(self) -> dict[str, Any]:
+        """Deposco sales orders created through the API (Lockstep's), by number."""
+        return {o.number: o for o in self.deposco_state().orders.values() if o.channel == "api"}
+
 
 @contextlib.asynccontextmanager
 async def brand_world(

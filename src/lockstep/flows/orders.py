@@ -17,6 +17,7 @@ Tasks (all per brand):
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -258,10 +259,13 @@ async def refetch(ctx: JobContext) -> None:
         newest = datetime.fromisoformat(cursor) if cursor else since
         for order in changed:
             known = await store.get(conn, ctx.brand, order.number)
+            # Centra's updatedAt has whole seconds: a change in the same second as the version we hold (a hold
+            # lifted right after checkout) keeps the timestamp, so a changed snapshot counts as a change too.
             if (
                 known is None
                 or known.centra_updated_at is None
                 or (order.updated_at is not None and order.updated_at > known.centra_updated_at)
+                or to_snapshot(order) != known.snapshot
             ):
                 await apply(conn, ctx.services, ctx.brand, order)
             if order.updated_at is not None and order.updated_at > newest:
@@ -269,9 +273,19 @@ async def refetch(ctx: JobContext) -> None:
         await cursors.write(conn, brand=ctx.brand, name=REFETCH_CURSOR, value=newest.isoformat())
 
 
+_SUBSCRIBED: weakref.WeakSet = weakref.WeakSet()  # Centra clients (one per brand and process) that subscribed
+
+
 async def events(ctx: JobContext) -> None:
-    """Drain the events queue into fetch jobs; confirm only what is durably stored."""
+    """Drain the events queue into fetch jobs; confirm only what is durably stored.
+
+    Centra queues events only for an integration that listens: the first drain in each process subscribes
+    (``setEventListeners`` is idempotent). Orders changed before the first subscription are the re-fetch's.
+    """
     centra = ctx.services.centra(ctx.brand)
+    if centra not in _SUBSCRIBED:
+        await centra.subscribe_events(priority=Priority.NORMAL)
+        _SUBSCRIBED.add(centra)
     batch = await centra.fetch_events(priority=Priority.NORMAL)
     if not batch:
         return
@@ -469,13 +483,18 @@ async def propagate(ctx: JobContext) -> None:
 
 def _cancelled_per_line(order: Order, units: list, sales_order: str) -> dict[str, int]:
     """Total units to cancel per Centra line in one Deposco order, spreading a line's cancellations over its
-    facilities in a fixed order (a line split across facilities is cancelled from the last one first)."""
+    facilities in a fixed order (a line split across facilities is cancelled from the last one first).
+
+    What Deposco must cancel is what it was sent (the routed units) minus what Centra still wants (the line's
+    current quantity) — not Centra's cancelled quantity, which also counts units cancelled before the export and
+    so never sent."""
     wanted: dict[str, int] = {}
     for line in order.lines:
-        remaining = line.cancelled_quantity
+        rows = [u for u in units if u.line_id == line.line_id]
+        remaining = sum(u.quantity for u in rows) - max(line.quantity, 0)
         if remaining <= 0:
             continue
-        for unit in sorted((u for u in units if u.line_id == line.line_id), key=lambda u: u.facility, reverse=True):
+        for unit in sorted(rows, key=lambda u: u.facility, reverse=True):
             take = min(remaining, unit.quantity)
             remaining -= take
             if unit.sales_order == sales_order and take:

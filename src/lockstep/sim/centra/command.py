@@ -23,6 +23,9 @@ def centra(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (keep 127.0.0.1 unless you need more)."),
     products: int = typer.Option(0, help="Seed a catalog of this many products (2 variants x 4 sizes each)."),
     snapshot: str | None = typer.Option(None, help="JSON snapshot: loaded at start if present, saved at exit."),
+    rate_limits: bool = typer.Option(
+        True, "--rate-limits/--no-rate-limits", help="Enforce the tier's limits (off: measure the client alone)."
+    ),
     retry_after: str = typer.Option("timestamp", help=f"Retry-After format on 429: {', '.join(RETRY_AFTER_FORMATS)}."),
 ) -> None:
     """Run a simulated Centra (GraphQL Integration API + /_sim control API) until interrupted."""
@@ -39,6 +42,7 @@ def centra(
         products=products,
         snapshot_path=snapshot,
         retry_after_format=retry_after,
+        rate_limits=rate_limits,
     )
     typer.echo(f"Centra simulator on http://{host}:{port}/graphql (tier {tier}, seed {seed})")
     serve(app, host=host, port=port)

@@ -11,6 +11,7 @@ Every executed response carries ``extensions.complexity``, ``permissionsUsed`` a
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from typing import Any
@@ -64,6 +65,7 @@ class GraphQLEndpoint:
         self.tokens = tokens
         self.limiter = limiter
         self.counters = counters
+        self._documents: dict[str, tuple[Any, list]] = {}
         self.estimator = ComplexityEstimator(schema)
 
     async def handle(self, request: Request) -> Response:
@@ -91,11 +93,10 @@ class GraphQLEndpoint:
         if variables is not None and not isinstance(variables, dict):
             return _bad_request("'variables' must be a JSON object", self.counters)
         try:
-            document = parse(data["query"])
+            document, errors = self._checked(data["query"])
         except GraphQLError as error:
             self.counters["http_400"] += 1
             return JSONResponse({"errors": [error_formatter(error)]}, status_code=400)
-        errors = validate(self.schema, document)
         if errors:
             self.counters["http_400"] += 1
             return JSONResponse({"errors": [error_formatter(e) for e in errors]}, status_code=400)
@@ -104,6 +105,17 @@ class GraphQLEndpoint:
             return _bad_request("Unknown or ambiguous operation: give a valid operationName", self.counters)
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         return await self._execute(data, document, operation, fragments, variables or {}, token)
+
+    def _checked(self, query: str) -> tuple[Any, list]:
+        """Parse and validate once per distinct query text: clients send the same few documents over and over,
+        and parsing plus validation cost more than executing them."""
+        cached = self._documents.get(query)
+        if cached is None:
+            document = parse(query)
+            cached = (document, validate(self.schema, document))
+            if len(self._documents) < 512:
+                self._documents[query] = cached
+        return cached
 
     async def _execute(
         self,
@@ -133,6 +145,7 @@ class GraphQLEndpoint:
             data,
             context_value=context,
             query_document=document,
+            query_validator=_already_validated,
             middleware=[permission_middleware],
             error_formatter=error_formatter,
         )
@@ -152,10 +165,20 @@ class GraphQLEndpoint:
         return JSONResponse(result, status_code=400 if pre_execution else 200)
 
 
+def _already_validated(*_args: Any, **_kwargs: Any) -> list:
+    """The endpoint validated the document before execution (cached per query text)."""
+    return []
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(query: str) -> Any:
+    return parse(query)
+
+
 def operation_key(body: bytes) -> str:
     """The fault-injection key of a GraphQL request: its first root field (``"graphql"`` if unparsable)."""
     try:
-        document = parse(json.loads(body)["query"])
+        document = _parsed(json.loads(body)["query"])
     except (ValueError, KeyError, TypeError, GraphQLError):
         return "graphql"
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
