@@ -28,6 +28,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	bash scripts/ensure-postgres.sh
 	$(BIN)/python bench/queue.py
+	$(BIN)/python bench/orders.py --unthrottled
+	$(BIN)/python bench/orders.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -94,6 +94,22 @@ class World:
 
     # --- helpers for the order-flow tests ---------------------------------------------------------------------
 
+    async def place_many(
+        self, orders: list[tuple[str, str, list[tuple[str, int]], int]], *, concurrency: int = 8
+    ) -> list[str | None]:
+        """:meth:`try_place` for many ``(market, country, lines, shopper)`` over one connection pool, a few at a
+        time; the order numbers (None where Centra refused), in the given order."""
+        gate = asyncio.Semaphore(concurrency)
+        async with self.sims.endpoints().centra_client() as http:
+            control = CentraControl(http)
+
+            async def one(market: str, country: str, lines: list[tuple[str, int]], shopper: int) -> str | None:
+                async with gate:
+                    ok, answer = await control.place_order(self.seeded.markets[market], country, lines, shopper)
+                return str(answer["number"]) if ok else None
+
+            return list(await asyncio.gather(*(one(*order) for order in orders)))
+
     async def centra_control(self, method: str, path: str, **kwargs: Any) -> Any:
         """Call the Centra simulator's control API (``/_sim/...``); fails the test on anything but 2xx."""
         async with self.sims.endpoints().centra_client() as http:

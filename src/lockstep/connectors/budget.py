@@ -6,8 +6,8 @@ Both APIs count requests in windows (Centra: 10 s and 1 h, separately for reques
 grants only while every window still has room. A small margin covers the network delay between our grant and the
 server's count.
 
-Priorities are reserves: a low-priority call (item-master update) may use only part of each window, a normal call
-a little more, and a high-priority call (stock decrease, shipment confirmation) all of it. That works the same
+Priorities are reserves: a low-priority call (item-master update) may use only 70 % of the longest window, a
+normal call 95 %, and a high-priority call (stock decrease, shipment confirmation) all of it. That works the same
 within one process and across processes, because it needs no shared waiting queue.
 
 :class:`LocalBudget` lives in memory (SQLite deployments are one process). :class:`SharedBudget` keeps the log in
@@ -41,7 +41,7 @@ class Priority(IntEnum):
 
 
 # Share of each window a priority may fill. HIGH may use everything; the rest stays for it.
-SHARE = {Priority.HIGH: 1.0, Priority.NORMAL: 0.9, Priority.LOW: 0.7}
+SHARE = {Priority.HIGH: 1.0, Priority.NORMAL: 0.95, Priority.LOW: 0.7}
 
 
 @dataclass(frozen=True)
@@ -86,12 +86,18 @@ def deposco_windows(requests_per_second: float) -> dict[str, tuple[Window, ...]]
 def _wait_needed(
     grants: list[float] | deque, windows: tuple[Window, ...], priority: Priority, now: float, margin: float
 ):
-    """Seconds until a grant is possible (0 = now), given the grant times sorted oldest first."""
+    """Seconds until a grant is possible (0 = now), given the grant times sorted oldest first.
+
+    The margin is at most 5 % of a window (a 1 s window must not lose a quarter of its calls to it). Priority
+    reserves apply to the longest window only: that is where a budget runs dry, and short windows would otherwise
+    lose whole calls to rounding (90 % of 4 per second is 3).
+    """
     wait = 0.0
+    longest = max(w.seconds for w in windows)
     for window in windows:
-        horizon = now - window.seconds - margin
+        horizon = now - window.seconds - min(margin, 0.05 * window.seconds)
         inside = [t for t in grants if t > horizon]
-        allowed = window.allowed(priority)
+        allowed = window.allowed(priority) if window.seconds == longest else window.limit
         if len(inside) >= allowed:
             # the grant that must leave the window before one more fits
             blocking = inside[len(inside) - allowed]

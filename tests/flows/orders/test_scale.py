@@ -77,13 +77,14 @@ async def test_500_orders_across_all_markets_and_pools_land_in_the_right_facilit
         placed: list[str] = []
         attempts = 0
         while len(placed) < ORDERS and attempts < ORDERS * 2:
-            attempts += 1
-            market, countries, _ = rng.choices(MARKETS, weights=[m[2] for m in MARKETS])[0]
-            catalog = nj_skus if market == "us" and rng.random() < 0.7 else skus
-            lines = [(sku, rng.randint(1, 2)) for sku in rng.sample(catalog, rng.randint(1, 3))]
-            number = await world.try_place(market, rng.choice(countries), lines, attempts)
-            if number is not None:
-                placed.append(number)
+            batch = []
+            for _ in range(ORDERS - len(placed)):
+                attempts += 1
+                market, countries, _ = rng.choices(MARKETS, weights=[m[2] for m in MARKETS])[0]
+                catalog = nj_skus if market == "us" and rng.random() < 0.7 else skus
+                lines = [(sku, rng.randint(1, 2)) for sku in rng.sample(catalog, rng.randint(1, 3))]
+                batch.append((market, rng.choice(countries), lines, attempts))
+            placed += [n for n in await world.place_many(batch) if n is not None]  # refused: out of stock
         assert len(placed) == ORDERS, f"Centra accepted only {len(placed)} of {attempts} orders"
         placed_s = time.monotonic() - started
 
