@@ -55,6 +55,9 @@ FETCH, REFETCH, EVENTS, EXPORT, PROPAGATE = (
     "orders.export",
     "orders.propagate",
 )
+# Finishing an order already routed goes before detecting the next one: a worker whose slots are all taken by
+# fetches waiting for Centra's budget would otherwise leave Deposco's budget idle.
+EXPORT_PRIORITY = 6
 INCIDENTS = "orders.incidents"
 REFETCH_CURSOR = "orders.centra_updated_after"
 QUARANTINE_KINDS = ("unroutable_order", "facility_not_live", UNKNOWN_SKU, INVALID_ADDRESS, ORDER_REJECTED)
@@ -139,7 +142,7 @@ async def apply(conn: AsyncConnection, runtime: Any, brand: str, order: Order) -
             task=EXPORT,
             payload={"number": order.number},
             dedupe_key=f"export:{order.number}",
-            priority=5,
+            priority=EXPORT_PRIORITY,
         )
         await _resolve_cleared(conn, brand, old_groups)
         return store.EXPORTING

@@ -99,9 +99,8 @@ async def test_zero_quantity_lines_are_ignored(db_url, tmp_path):
         stored = await record(world, number)
         assert stored.state == "exported", stored.causes
         sent = world.api_orders()[sales_order_number(number, "SE-STO")]
-        assert [(line.customer_line_number, line.item_number, int(line.order_pack_quantity)) for line in sent.lines] == [
-            (str(kept_line), kept.item, 2)
-        ]
+        sent_lines = [(ln.customer_line_number, ln.item_number, int(ln.order_pack_quantity)) for ln in sent.lines]
+        assert sent_lines == [(str(kept_line), kept.item, 2)]
 
 
 async def test_an_order_with_150_lines_is_exported_whole(db_url, tmp_path):
@@ -122,10 +121,8 @@ async def test_an_order_with_150_lines_is_exported_whole(db_url, tmp_path):
         item_of = {item.sku: item.item for item in world.seeded.items}
         centra_lines = world.centra_state().orders[int(number)].lines
         assert len(sent.lines) == 150
-        assert sorted((ln.customer_line_number, ln.item_number, int(ln.order_pack_quantity)) for ln in sent.lines) == (
-            sorted(
-                (str(line.id), item_of[sku], quantity) for line, (sku, quantity) in zip(centra_lines, lines, strict=True)
-            )
-        )
+        sent_lines = sorted((ln.customer_line_number, ln.item_number, int(ln.order_pack_quantity)) for ln in sent.lines)
+        wanted = sorted((str(ln.id), item_of[sku], units) for ln, (sku, units) in zip(centra_lines, lines, strict=True))
+        assert sent_lines == wanted
         posts = {k: v - before.get(k, 0) for k, v in world.sims.deposco_app.sim.counters.calls.items()}
         assert posts.get("POST /orders/salesOrders") == 2, posts  # 100 lines, then the remaining 50
