@@ -95,8 +95,10 @@ async def apply(conn: AsyncConnection, runtime: Any, brand: str, order: Order) -
     }
     sales = await store.sales_orders_of(conn, brand, order.number) if previous is not None else []
     in_deposco = any(s.confirmed_at for s in sales)
-    if previous is not None and (previous.state in (store.EXPORTED, store.SHIPPED) or in_deposco):
-        # Already in Deposco: Centra changes now mean cancellations or holds to carry over.
+    settled = previous is not None and previous.state in (store.EXPORTED, store.SHIPPED)
+    if settled or (in_deposco and not order.eligible_for_export):
+        # Already in Deposco: Centra changes now mean cancellations or holds to carry over. (An order only partly
+        # in Deposco that is still eligible is re-evaluated below: the export sends only what is missing.)
         state = store.CANCELLED if order.status == OrderStatus.CANCELLED else previous.state
         await store.save(conn, state=state, causes=previous.causes, notes=previous.notes, **common)
         if _needs_propagation(previous.snapshot, order):

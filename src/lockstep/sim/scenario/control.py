@@ -78,7 +78,7 @@ class CentraControl:
             "country": country,
             "lines": [{"sku": sku, "quantity": units} for sku, units in lines],
             "isOnHold": on_hold,
-            "holdReason": "fraud check" if on_hold else None,
+            "holdReason": "WAITING_FOR_FRAUD_CHECK" if on_hold else None,  # one of Centra's OrderHoldReason values
             "isWaitingForPayment": waiting_for_payment,
             "address": {
                 "firstName": "Shopper",
