@@ -134,6 +134,9 @@ async def run(args) -> dict:
         db_url = args.database_url or f"sqlite:///{tmp}/bench.db"
         engine = create_engine(db_url)
         await migrate.upgrade(engine)
+        async with engine.connect() as conn:
+            if (await conn.execute(select(sales_orders.c.number).limit(1))).first() is not None:
+                raise SystemExit(f"{db_url} already holds orders: give the benchmark an empty database")
         endpoints = sims.endpoints()
         async with endpoints.centra_client() as c_http, endpoints.deposco_client() as d_http:
             await d_http.put("/_sim/throttle", json={"requestsPerSecond": 0})  # seeding is not measured
@@ -176,7 +179,9 @@ async def run(args) -> dict:
 async def measure(runtime: Runtime, c_http, d_http, world, args) -> dict:
     centra = CentraControl(c_http)
     stop = asyncio.Event()
-    worker = Worker(runtime.engine, runtime.registry, concurrency=64, services=runtime, poll_interval_s=0.02)
+    worker = Worker(
+        runtime.engine, runtime.registry, concurrency=args.concurrency, services=runtime, poll_interval_s=0.02
+    )
     working = asyncio.create_task(worker.run(stop))
     placed: dict[str, datetime] = {}
     markets = [("eu", "SE"), ("eu", "DE"), ("uk", "GB"), ("uk", "IE"), ("us", "US")]
@@ -239,6 +244,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=None, help="default: 1000 unthrottled, 150 throttled")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--concurrency", type=int, default=64, help="jobs the worker runs at once")
     args = parser.parse_args()
     if args.orders is None:
         args.orders = 1000 if args.unthrottled else 150
