@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from lockstep.connectors.centra.webhooks import InvalidSignature, decode_payload, signature_header, verify
+from lockstep.connectors.centra.translate import decode_webhook_payload as decode_payload
+from lockstep.connectors.centra.webhooks import InvalidSignature, signature_header, verify
+from tests.shared_spec import SPEC_DIR
 
-VECTOR = Path(__file__).resolve().parents[3] / "shared" / "spec" / "examples" / "centra" / "webhooks"
+VECTOR = SPEC_DIR / "examples" / "centra" / "webhooks"
 
 
 @pytest.fixture(scope="module")

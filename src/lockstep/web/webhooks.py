@@ -13,7 +13,8 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from lockstep.connectors.centra.webhooks import InvalidSignature, change_notices, decode_payload, verify
+from lockstep.connectors.centra.translate import decode_webhook_payload, webhook_notices
+from lockstep.connectors.centra.webhooks import InvalidSignature, verify
 from lockstep.queue import enqueue
 from lockstep.store import inbox
 
@@ -41,7 +42,7 @@ async def centra_webhook(brand: str, request: Request) -> JSONResponse:
         log.warning("centra webhook refused", brand=brand, reason=str(error))
         return _error(401, str(error))
     try:
-        notices = change_notices(decode_payload(raw))
+        notices = webhook_notices(decode_webhook_payload(raw))
     except ValueError as error:
         return _error(400, str(error))
     stored = duplicates = 0

@@ -18,9 +18,10 @@ from lockstep.connectors.deposco.auth import TokenManager
 from lockstep.connectors.deposco.client import DeposcoClient
 from lockstep.connectors.deposco.v1 import DeposcoV1Client
 from lockstep.connectors.http import RetrySettings
+from tests.shared_spec import SPEC_DIR
 
 REPO = Path(__file__).resolve().parents[3]
-SHARED = REPO.parent / "shared"
+SHARED = SPEC_DIR.parent
 SPEC_FILE = SHARED / "spec" / "deposco-openapi-2.0.2519.reconstructed.yaml"
 EXAMPLES = SHARED / "spec" / "examples" / "deposco" / "v2"
 BASE = "https://api.deposco.test/latest"

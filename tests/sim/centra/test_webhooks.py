@@ -6,7 +6,6 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
@@ -18,9 +17,10 @@ from starlette.routing import Route
 from lockstep.connectors.centra.webhooks import sign
 from lockstep.sim.centra.webhooks import WebhookConfig
 from lockstep.sim.server import running
+from tests.shared_spec import SPEC_DIR
 from tests.sim.centra.conftest import Centra, simulator
 
-VECTOR = Path("/work/shared/spec/examples/centra/webhooks/signature-test-vector.json")
+VECTOR = SPEC_DIR / "examples" / "centra" / "webhooks" / "signature-test-vector.json"
 SECRET = "s3cret"
 
 

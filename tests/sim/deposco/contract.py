@@ -22,7 +22,8 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-SPEC_DIR = Path(__file__).resolve().parents[4] / "shared" / "spec"
+from tests.shared_spec import SPEC_DIR
+
 SPEC_FILE = SPEC_DIR / "deposco-openapi-2.0.2519.reconstructed.yaml"
 SPEC_HOST = "https://api.deposco.com"
 

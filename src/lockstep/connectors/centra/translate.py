@@ -13,12 +13,14 @@ Writing produces the GraphQL *variables* of the named documents in :mod:`.querie
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, Literal, ParamSpec, TypeVar
+from urllib.parse import parse_qs
 
 from lockstep.connectors.errors import Permanent, UserError, Warnings, describe
 from lockstep.domain.model import (
@@ -807,3 +809,54 @@ def product_size_filter(*, updated_after: datetime | None = None, active: bool |
     if active is not None:
         where["isActive"] = active
     return where or None
+
+
+# --- webhook plugin payloads ---------------------------------------------------------------------------
+
+
+def decode_webhook_payload(raw_body: bytes) -> dict:
+    """The JSON inside a form-encoded ``payload=…`` body; ValueError with a one-line reason if malformed."""
+    try:
+        fields = parse_qs(raw_body.decode("utf-8"), strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError("body is not form-encoded") from None
+    values = fields.get("payload")
+    if not values:
+        raise ValueError("body has no payload field")
+    try:
+        payload = json.loads(values[0])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"payload is not JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(payload, dict):
+        raise ValueError("payload is not a JSON object")
+    return payload
+
+
+@dataclass(frozen=True)
+class ChangeNotice:
+    """One entry of a webhook call: which object changed (orders by number, others by id), and how."""
+
+    object_type: str  # order | shipment | customer | ...
+    action: str
+    reference: str
+    date: str
+
+    @property
+    def event_id(self) -> str:
+        """Centra sends no event id: type, object, action and time identify a delivery (retries repeat them)."""
+        return f"{self.object_type}:{self.reference}:{self.action}:{self.date}"
+
+
+def webhook_notices(payload: dict) -> list[ChangeNotice]:
+    """The notices in a decoded webhook payload; ValueError with a one-line reason if the shape is wrong."""
+    events = payload.get("events")
+    if not isinstance(events, list):
+        raise ValueError("payload has no events list")
+    notices = []
+    for index, event in enumerate(events):
+        if not isinstance(event, dict) or "type" not in event or "id" not in event:
+            raise ValueError(f"events[{index}] lacks type or id")
+        notices.append(
+            ChangeNotice(str(event["type"]), str(event.get("action", "")), str(event["id"]), str(event.get("date", "")))
+        )
+    return notices

@@ -3,17 +3,14 @@
 ``v1`` is HMAC-SHA256 keyed with the endpoint secret over ``"<t>." + raw body``, where the raw body is the
 url-encoded ``payload=…`` string exactly as received (not the decoded JSON). We compare in constant time, refuse
 timestamps outside a replay window (default 5 minutes either way), and accept any of several secrets so a secret
-can be rotated without dropping webhooks in between.
+can be rotated without dropping webhooks in between. Reading the payload is ``translate.webhook_notices``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from urllib.parse import parse_qs
 
 REPLAY_WINDOW_S = 300
 
@@ -70,51 +67,3 @@ def verify(
     if not valid:
         raise InvalidSignature("signature does not match")
     return timestamp
-
-
-def decode_payload(raw_body: bytes) -> dict:
-    """The JSON inside a form-encoded ``payload=…`` body; ValueError with a one-line reason if malformed."""
-    try:
-        fields = parse_qs(raw_body.decode("utf-8"), strict_parsing=True)
-    except (UnicodeDecodeError, ValueError):
-        raise ValueError("body is not form-encoded") from None
-    values = fields.get("payload")
-    if not values:
-        raise ValueError("body has no payload field")
-    try:
-        payload = json.loads(values[0])
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"payload is not JSON: {exc.msg} at position {exc.pos}") from None
-    if not isinstance(payload, dict):
-        raise ValueError("payload is not a JSON object")
-    return payload
-
-
-@dataclass(frozen=True)
-class ChangeNotice:
-    """One entry of a webhook call: which object changed (orders by number, others by id), and how."""
-
-    object_type: str  # order | shipment | customer | ...
-    action: str
-    reference: str
-    date: str
-
-    @property
-    def event_id(self) -> str:
-        """Centra sends no event id: type, object, action and time identify a delivery (retries repeat them)."""
-        return f"{self.object_type}:{self.reference}:{self.action}:{self.date}"
-
-
-def change_notices(payload: dict) -> list[ChangeNotice]:
-    """The notices in a decoded webhook payload; ValueError with a one-line reason if the shape is wrong."""
-    events = payload.get("events")
-    if not isinstance(events, list):
-        raise ValueError("payload has no events list")
-    notices = []
-    for index, event in enumerate(events):
-        if not isinstance(event, dict) or "type" not in event or "id" not in event:
-            raise ValueError(f"events[{index}] lacks type or id")
-        notices.append(
-            ChangeNotice(str(event["type"]), str(event.get("action", "")), str(event["id"]), str(event.get("date", "")))
-        )
-    return notices
