@@ -33,9 +33,9 @@ import statistics
 import subprocess
 import tempfile
 import time
-from dataclasses import replace
 from datetime import UTC, datetime
 
+import uvicorn
 from sqlalchemy import select
 
 from lockstep import logs
@@ -46,7 +46,6 @@ from lockstep.sim.local import LocalSimulators
 from lockstep.sim.scenario.control import CentraControl, DeposcoControl
 from lockstep.sim.scenario.seeding import seed_world
 from lockstep.sim.scenario.spec import get_scenario
-from lockstep.sim.server import running
 from lockstep.store import migrate
 from lockstep.store.db import create_engine
 from lockstep.store.orders import sales_orders
@@ -166,14 +165,31 @@ async def run(args) -> dict:
             if not args.unthrottled:
                 await d_http.put("/_sim/throttle", json={"requestsPerSecond": 4})
             await d_http.post("/_sim/counters/reset")
-            app_runtime = replace(runtime, engine=create_engine(db_url), _clients={})
-            with running(create_app(app_runtime)) as app_url:
+            # The webhook receiver runs in this event loop, as `lockstep run` serves API and workers together.
+            async with serving(create_app(runtime)) as app_url:
                 secret = secrets[topology.brand][topology.centra.webhook_secret_env]
                 hook = {"url": f"{app_url}/webhooks/centra/{topology.brand}", "secret": secret}
                 (await c_http.put("/_sim/webhooks", json=hook)).raise_for_status()
                 result = await measure(runtime, c_http, d_http, world, args)
         await runtime.close()
     return result
+
+
+@contextlib.asynccontextmanager
+async def serving(app):
+    """Serve ``app`` with uvicorn on a free port of 127.0.0.1 inside the current event loop."""
+    from lockstep.runtime import _Server
+
+    port = free_port()
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def measure(runtime: Runtime, c_http, d_http, world, args) -> dict:
