@@ -464,7 +464,7 @@ async def propagate(ctx: JobContext) -> None:
                 await deposco.cancel_lines(sale.deposco_id, wanted, priority=Priority.HIGH)
             if order.is_on_hold and deposco_rules.can_update(status):
                 await deposco.hold(sale.deposco_id, priority=Priority.HIGH)
-            elif not order.is_on_hold and status.lower() == "hold":
+            elif not order.is_on_hold and deposco_rules.is_on_hold(status):
                 await deposco.release(sale.deposco_id, priority=Priority.NORMAL)
         except Permanent as error:
             too_late.append({"sales_order": sale.number, "deposco_status": status, "error": str(error)})

@@ -362,6 +362,11 @@ def can_cancel(status: str) -> bool:
     return status in CANCELLABLE_STATUSES
 
 
+def is_on_hold(status: str) -> bool:
+    """Whether a sales order in ``status`` is held in Deposco (so a lifted Centra hold must release it)."""
+    return status == STATUS_HOLD
+
+
 def can_update(status: str) -> bool:
     """Whether Deposco still accepts header changes and added lines for a sales order in ``status``."""
     return status in EDITABLE_STATUSES
