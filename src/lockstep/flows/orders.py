@@ -333,6 +333,7 @@ async def export(ctx: JobContext) -> None:
     to_send = _sales_orders(order, units, topology.sku_key, {s.number for s in pending})
 
     confirmed: list[tuple[str, Any]] = []
+    sent: dict[str, dict[int, int]] = {}  # sales order -> Centra line id -> units sent in this run
     notes: list[dict[str, Any]] = []
     causes: list[Cause] = []
     for sales_order in to_send:
@@ -356,6 +357,7 @@ async def export(ctx: JobContext) -> None:
                 causes.append(Cause(ORDER_REJECTED, f"Deposco refused {sales_order.number}: {error}"))
             continue
         confirmed.append((sales_order.number, result.order, utcnow()))
+        sent[sales_order.number] = {int(line.customer_line_number): line.quantity for line in sales_order.lines}
         notes += [{"sales_order": sales_order.number, "field": c.field, "change": c.reason} for c in result.changes]
 
     async with ctx.transaction() as conn:
@@ -368,7 +370,20 @@ async def export(ctx: JobContext) -> None:
                 deposco_status=deposco_order.status,
                 confirmed_at=at,
             )
+        raced = False
+        for so_number, lines in sent.items():
+            raced |= await store.record_sent(conn, brand, so_number, lines)
         now = await store.get(conn, brand, number)
+        if raced:
+            # Centra changed a line while we were sending it: carry the difference over once this commits.
+            await enqueue(
+                conn,
+                brand=brand,
+                task=PROPAGATE,
+                payload={"number": number},
+                dedupe_key=f"propagate:{number}",
+                priority=5,
+            )
         if now is not None and now.state != store.EXPORTING:
             # Centra cancelled or held the order while we were creating it: carry that over to what now exists.
             if confirmed:

@@ -226,6 +226,26 @@ async def replace_units(conn: AsyncConnection, brand: str, number: str, units: I
             )
 
 
+async def record_sent(conn: AsyncConnection, brand: str, sales_order: str, sent: dict[int, int]) -> bool:
+    """Make the units of ``sales_order`` say what Deposco was actually sent (line id -> units).
+
+    A Centra change can re-route an order while its export is in flight; the rows must then show what Deposco
+    holds, so that the cancellation still to carry over is computed from it. True if any row differed.
+    """
+    changed = False
+    rows = await conn.execute(
+        select(order_units.c.id, order_units.c.line_id, order_units.c.quantity).where(
+            order_units.c.brand == brand, order_units.c.sales_order == sales_order
+        )
+    )
+    for row in list(rows):
+        quantity = sent.get(row.line_id)
+        if quantity is not None and quantity != row.quantity:
+            await conn.execute(update(order_units).where(order_units.c.id == row.id).values(quantity=quantity))
+            changed = True
+    return changed
+
+
 async def units(conn: AsyncConnection, brand: str, number: str) -> list:
     return list(
         await conn.execute(
