@@ -750,6 +750,45 @@ async def orders_release(
     console.print(f"released {len(chosen)} order(s) for re-evaluation; running workers pick them up")
 
 
+# --- shipments -------------------------------------------------------------------------------------------
+
+shipments_app = typer.Typer(help="Shipments: Deposco shipments and their Centra confirmation.", no_args_is_help=True)
+app.add_typer(shipments_app, name="shipments")
+
+
+@shipments_app.command("pending")
+@command
+async def shipments_pending(
+    settings: Settings,
+    brand: Annotated[str | None, typer.Option(help="Only this brand.")] = None,
+) -> None:
+    """Shipments shipped by Deposco and not completed in Centra, oldest first, with their age."""
+    from lockstep.clock import utcnow
+    from lockstep.flows.shipments import age_seconds
+    from lockstep.store import shipments as ship_store
+
+    async with _database(settings) as engine, engine.connect() as conn:
+        waiting = await ship_store.unconfirmed(conn, brand, limit=10_000)
+    if not waiting:
+        console.print("no shipment is waiting for its Centra confirmation")
+        return
+    now = utcnow()
+    table = Table(title=f"{len(waiting)} shipment(s) not completed in Centra", title_justify="left")
+    for column in ("age", "brand", "Deposco shipment", "order", "facility", "state", "last error"):
+        table.add_column(column)
+    for record in sorted(waiting, key=lambda r: -age_seconds(r, now)):
+        table.add_row(
+            _duration(age_seconds(record, now)),
+            record.brand,
+            record.deposco_number,
+            record.order_number,
+            record.facility,
+            record.state,
+            record.last_error or "",
+        )
+    console.print(table)
+
+
 # --- demo ------------------------------------------------------------------------------------------------
 
 

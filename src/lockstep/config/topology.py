@@ -249,6 +249,13 @@ class OrderSettings(_Model):
     refetch_overlap_minutes: int = Field(10, ge=1, description="overlap of the scheduled re-fetch window")
 
 
+class ShipmentSettings(_Model):
+    """How warehouse shipments are confirmed in Centra for this brand."""
+
+    send_email: bool = Field(True, description="Centra sends the customer its shipping e-mail on completion")
+    poll_overlap_minutes: int = Field(5, ge=1, description="overlap of the Deposco shipment poll window")
+
+
 class Channel(_Model):
     """Where a team's alerts go. Slack/webhook URLs authorise posting: secrets, so named by variable."""
 
@@ -299,6 +306,7 @@ class BrandTopology(_Model):
     safety_buffers: SafetyBuffers = SafetyBuffers()
     thresholds: Thresholds = Thresholds()
     orders: OrderSettings = OrderSettings()
+    shipments: ShipmentSettings = ShipmentSettings()
     owners: dict[str, str] = Field(default_factory=dict, description="exception kind -> team")
     teams: dict[str, Team] = Field(default_factory=dict)
     schedules: dict[str, Schedule] = Field(default_factory=dict)

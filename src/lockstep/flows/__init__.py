@@ -4,7 +4,7 @@
 registered here is reported by ``lockstep check`` and not fired (it belongs to a flow not yet installed).
 """
 
-from lockstep.flows import housekeeping, items, monitor, orders
+from lockstep.flows import housekeeping, items, monitor, orders, shipments
 from lockstep.queue import TaskRegistry
 
 
@@ -14,4 +14,5 @@ def build_registry() -> TaskRegistry:
     housekeeping.register(registry)
     items.register(registry)
     orders.register(registry)
+    shipments.register(registry)
     return registry
