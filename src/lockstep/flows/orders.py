@@ -253,10 +253,12 @@ async def fetch(ctx: JobContext) -> None:
 async def refetch(ctx: JobContext) -> None:
     """Apply every order Centra changed since the cursor (minus the overlap); advance the cursor in the commit."""
     topology = ctx.services.brands[ctx.brand]
-    async with ctx.services.engine.connect() as conn:
-        cursor = await cursors.read(conn, brand=ctx.brand, name=REFETCH_CURSOR)
-    overlap = timedelta(minutes=topology.orders.refetch_overlap_minutes)
-    since = datetime.fromisoformat(cursor) - overlap if cursor else utcnow() - timedelta(days=2)
+    since, cursor = await cursors.window_start(
+        ctx.services.engine,
+        brand=ctx.brand,
+        name=REFETCH_CURSOR,
+        overlap=timedelta(minutes=topology.orders.refetch_overlap_minutes),
+    )
     changed: list[Order] = []
     async for order in ctx.services.centra(ctx.brand).iter_orders(updated_after=since, priority=Priority.LOW):
         changed.append(order)

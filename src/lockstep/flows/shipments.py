@@ -49,10 +49,12 @@ CONFIRM_PRIORITY = 7  # a waiting customer and an open order-to-cash cycle: ahea
 async def poll(ctx: JobContext) -> None:
     """Record new shipped shipments and enqueue their confirmation; the cursor advances in the same commit."""
     topology = ctx.services.brands[ctx.brand]
-    async with ctx.services.engine.connect() as conn:
-        cursor = await cursors.read(conn, brand=ctx.brand, name=POLL_CURSOR)
-    overlap = timedelta(minutes=topology.shipments.poll_overlap_minutes)
-    since = datetime.fromisoformat(cursor) - overlap if cursor else utcnow() - timedelta(days=2)
+    since, cursor = await cursors.window_start(
+        ctx.services.engine,
+        brand=ctx.brand,
+        name=POLL_CURSOR,
+        overlap=timedelta(minutes=topology.shipments.poll_overlap_minutes),
+    )
     seen: list[WarehouseShipment] = []
     async for shipment in ctx.services.deposco(ctx.brand).iter_shipments(since, priority=Priority.HIGH):
         seen.append(shipment)

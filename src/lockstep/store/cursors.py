@@ -6,6 +6,8 @@ transaction means a crash re-reads, never skips.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,3 +29,14 @@ async def write(conn: AsyncConnection, *, brand: str, name: str, value: str) -> 
         index_elements=["brand", "name"], set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
     )
     await conn.execute(stmt)
+
+
+async def window_start(
+    engine, *, brand: str, name: str, overlap: timedelta, first_look: timedelta = timedelta(days=2)
+) -> tuple[datetime, str | None]:
+    """Where a poll reading "changed since" starts: the cursor minus an overlap (timestamps are coarse and
+    systems commit late), or ``first_look`` back on the first run. Returns the start and the raw cursor."""
+    async with engine.connect() as conn:
+        cursor = await read(conn, brand=brand, name=name)
+    since = datetime.fromisoformat(cursor) - overlap if cursor else utcnow() - first_look
+    return since, cursor
