@@ -1,0 +1,175 @@
+"""The stock equation (DESIGN §4, derived in docs/stock-model.md): what Centra's physical stock of one size in
+one stock pool must be so that Centra's own free-to-allocate is exactly what the warehouses can still promise.
+
+For pool ``P`` and SKU ``s`` with ``F(P)`` the live facilities backing ``P``::
+
+    physical(P, s) = Σ_f∈F(P) ⌊share(f, P) · ATP(f, s)⌋
+                   + units of P's Centra orders that Deposco holds open          (held_open)
+                   + units Deposco shipped for P's Centra orders, Centra shipment not completed (shipped_unconfirmed)
+                   - safety buffer(P, s)
+                   clamped at ≥ 0
+
+Why each choice:
+
+- **Deposco's ATP already nets every open order**, Centra's included. Centra subtracts its own allocations
+  from physical to get free-to-allocate, so the Centra orders Deposco holds are added back, or they would be
+  subtracted twice. Units Deposco shipped but Centra has not completed are added back for the same reason:
+  Centra still counts them as allocated and will decrement physical itself when the shipment completes.
+- **A unit counts only if its Deposco order was confirmed before the ATP reading was requested.** An order
+  created after the reading is not netted in that reading's ATP; adding it back would sell it twice. When
+  unsure (no confirmation time, or no reading time), it is left out: that errs toward selling less, and the
+  next reading settles it. Shipping inside Deposco moves a unit from held-open to shipped-unconfirmed without
+  changing ATP, so a line is counted in exactly one of the two terms at any time.
+- **Shares are floored per facility**: 70 % and 30 % of 5 units are 3 + 1, never 4 + 2. Rounding down errs
+  toward selling less. A negative ATP (Deposco itself is short) stays negative inside the sum, so it eats the
+  added-back terms instead of being hidden; only the total is clamped.
+- **A missing reading is not zero.** A live facility with no ATP for the SKU makes the figure unknown
+  (``value is None``); the publisher leaves Centra alone and the reason is recorded. Publishing zero for a
+  tenant that omits a measure would empty the store; publishing a guess could oversell.
+- **Tenants whose ATP does not net open orders** (``atp_nets_open_orders = False``): the open units are not
+  added back (Deposco never subtracted them), only the shipped-unconfirmed ones — per-brand setting.
+
+Pure: no I/O, no clock. Inputs are plain values gathered by ``store/stock.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Deposco ATP of one SKU in one facility, and when it was requested (``as_of``)."""
+
+    atp: int
+    as_of: datetime | None
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """Units of one Centra order line routed to one facility that the equation may add back.
+
+    ``open`` units are held open by Deposco, ``shipped`` units left Deposco but their Centra shipment is not
+    completed. ``confirmed_at`` is when Deposco confirmed the order's creation (None: not confirmed / unsure).
+    """
+
+    facility: str
+    confirmed_at: datetime | None
+    open: int = 0
+    shipped: int = 0
+
+
+@dataclass(frozen=True)
+class StockFigure:
+    """The equation's answer for one (pool, SKU), with every term kept for ``lockstep stock show`` and drift
+    evidence. ``value`` is None when a live facility has no reading (``missing`` names them)."""
+
+    value: int | None
+    atp_part: int
+    held_open: int
+    shipped_unconfirmed: int
+    buffer: int
+    unclamped: int
+    per_facility: Mapping[str, int] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    left_out: int = 0  # in-flight units not added back because their order was not confirmed before the reading
+
+
+def centra_physical(
+    shares: Mapping[str, float],
+    readings: Mapping[str, Reading],
+    in_flight: Iterable[InFlight],
+    buffer: int,
+    *,
+    atp_nets_open_orders: bool = True,
+) -> StockFigure:
+    """Centra physical stock for one (pool, SKU).
+
+    ``shares`` maps each *live* facility of the pool to its share (a facility that is not live must not be in
+    it: its stock is never published). ``readings`` holds the latest reading per facility; ``in_flight`` the
+    pool's order units for this SKU (units routed to facilities outside ``shares`` are ignored).
+    """
+    per_facility: dict[str, int] = {}
+    missing: list[str] = []
+    for facility, share in sorted(shares.items()):
+        reading = readings.get(facility)
+        if reading is None:
+            missing.append(facility)
+            continue
+        per_facility[facility] = math.floor(share * reading.atp + 1e-9)
+    atp_part = sum(per_facility.values())
+
+    held_open = shipped = left_out = 0
+    for units in in_flight:
+        if units.facility not in shares:
+            continue
+        reading = readings.get(units.facility)
+        counted = (
+            reading is not None
+            and reading.as_of is not None
+            and units.confirmed_at is not None
+            and units.confirmed_at < reading.as_of
+        )
+        if not counted:
+            left_out += max(units.open, 0) + max(units.shipped, 0)
+            continue
+        if atp_nets_open_orders:
+            held_open += max(units.open, 0)
+        shipped += max(units.shipped, 0)
+
+    unclamped = atp_part + held_open + shipped - max(buffer, 0)
+    value = None if missing else max(unclamped, 0)
+    return StockFigure(
+        value=value,
+        atp_part=atp_part,
+        held_open=held_open,
+        shipped_unconfirmed=shipped,
+        buffer=max(buffer, 0),
+        unclamped=unclamped,
+        per_facility=per_facility,
+        missing=tuple(missing),
+        left_out=left_out,
+    )
+
+
+class Urgency(IntEnum):
+    """Publish order: what stops overselling first (lower sorts first)."""
+
+    LOW_STOCK_DECREASE = 0  # a decrease to at or below the low-stock threshold
+    DECREASE = 1
+    INCREASE = 2
+
+
+@dataclass(frozen=True)
+class StockChange:
+    """A value to write to Centra for one (pool, SKU), and what Centra is believed to hold now."""
+
+    sku: str
+    new: int
+    old: int | None
+
+    @property
+    def delta(self) -> int:
+        return self.new - (self.old or 0)
+
+
+def urgency(change: StockChange, low_stock_threshold: int) -> Urgency:
+    """Decreases towards zero stop overselling; they go before other decreases, which go before increases.
+    A SKU Centra has never been given a value for counts as an increase from zero."""
+    if change.old is not None and change.new < change.old:
+        return Urgency.LOW_STOCK_DECREASE if change.new <= low_stock_threshold else Urgency.DECREASE
+    return Urgency.INCREASE
+
+
+def changes_to_send(
+    computed: Mapping[str, int], believed: Mapping[str, int | None], low_stock_threshold: int
+) -> list[StockChange]:
+    """Only values that differ from what Centra holds, most urgent first (then by size of the drop, then SKU)."""
+    changes = [
+        StockChange(sku, value, believed.get(sku)) for sku, value in computed.items() if believed.get(sku) != value
+    ]
+    return sorted(changes, key=lambda c: (urgency(c, low_stock_threshold), c.delta, c.sku))

@@ -1,0 +1,206 @@
+"""The stock equation (DESIGN §4): worked examples and its invariants as properties."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lockstep.domain.stock import (
+    InFlight,
+    Reading,
+    StockChange,
+    Urgency,
+    centra_physical,
+    changes_to_send,
+    urgency,
+)
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+BEFORE = T0 - timedelta(minutes=5)
+AFTER = T0 + timedelta(seconds=1)
+
+
+def test_worked_example_from_the_design():
+    # Stockholm backs eu (70 %) and uk (30 %): 10 on hand, eu has 2 open Centra units, uk 1 → ATP 7.
+    readings = {"SE-STO": Reading(atp=7, as_of=T0)}
+    eu = centra_physical({"SE-STO": 0.7}, readings, [InFlight("SE-STO", BEFORE, open=2)], buffer=0)
+    uk = centra_physical({"SE-STO": 0.3}, readings, [InFlight("SE-STO", BEFORE, open=1)], buffer=0)
+    assert (eu.atp_part, eu.held_open, eu.value) == (4, 2, 6)  # ⌊4.9⌋ + 2
+    assert (uk.atp_part, uk.held_open, uk.value) == (2, 1, 3)  # ⌊2.1⌋ + 1
+    # Centra FTA = physical - its own allocations: 4 + 2 sellable ≤ ATP 7.
+    assert (eu.value - 2) + (uk.value - 1) <= 7
+
+
+def test_shipped_units_whose_centra_shipment_is_open_are_added_back():
+    figure = centra_physical(
+        {"GB-MKN": 1.0},
+        {"GB-MKN": Reading(atp=5, as_of=T0)},
+        [InFlight("GB-MKN", BEFORE, open=1, shipped=2)],
+        buffer=1,
+    )
+    assert (figure.held_open, figure.shipped_unconfirmed, figure.buffer, figure.value) == (1, 2, 1, 7)
+
+
+def test_an_order_confirmed_after_the_reading_is_left_out():
+    figure = centra_physical(
+        {"SE-STO": 1.0},
+        {"SE-STO": Reading(atp=5, as_of=T0)},
+        [InFlight("SE-STO", AFTER, open=3), InFlight("SE-STO", None, open=2)],
+        buffer=0,
+    )
+    assert (figure.value, figure.held_open, figure.left_out) == (5, 0, 5)
+
+
+def test_a_live_facility_without_reading_makes_the_figure_unknown():
+    figure = centra_physical(
+        {"SE-STO": 0.5, "GB-MKN": 0.5}, {"SE-STO": Reading(atp=10, as_of=T0)}, [InFlight("SE-STO", BEFORE, open=1)], 0
+    )
+    assert figure.value is None
+    assert figure.missing == ("GB-MKN",)
+
+
+def test_units_in_a_facility_outside_the_pool_are_ignored():
+    figure = centra_physical({"SE-STO": 1.0}, {"SE-STO": Reading(4, T0)}, [InFlight("US-NJ", BEFORE, open=9)], 0)
+    assert figure.value == 4
+
+
+def test_negative_atp_eats_the_added_back_units_and_the_total_is_clamped():
+    figure = centra_physical({"SE-STO": 1.0}, {"SE-STO": Reading(-3, T0)}, [InFlight("SE-STO", BEFORE, open=2)], 1)
+    assert figure.unclamped == -2
+    assert figure.value == 0
+
+
+def test_tenant_whose_atp_does_not_net_open_orders_adds_back_only_shipped_units():
+    figure = centra_physical(
+        {"SE-STO": 1.0},
+        {"SE-STO": Reading(6, T0)},
+        [InFlight("SE-STO", BEFORE, open=2, shipped=1)],
+        0,
+        atp_nets_open_orders=False,
+    )
+    assert (figure.held_open, figure.shipped_unconfirmed, figure.value) == (0, 1, 7)
+
+
+def test_publish_order_decreases_to_low_stock_first_then_decreases_then_increases():
+    changes = changes_to_send(
+        {"A": 10, "B": 1, "C": 3, "D": 20, "E": 5},
+        {"A": 5, "B": 8, "C": 9, "D": 20, "E": None},
+        low_stock_threshold=2,
+    )
+    assert [c.sku for c in changes] == ["B", "C", "A", "E"]  # D unchanged: not sent
+    assert [urgency(c, 2) for c in changes] == [
+        Urgency.LOW_STOCK_DECREASE,
+        Urgency.DECREASE,
+        Urgency.INCREASE,
+        Urgency.INCREASE,
+    ]
+    assert StockChange("X", 0, None).delta == 0
+
+
+# --- properties ---------------------------------------------------------------------------------------
+
+shares_st = st.floats(min_value=0.01, max_value=1.0, allow_nan=False)
+atp_st = st.integers(min_value=-50, max_value=10_000)
+units_st = st.integers(min_value=0, max_value=50)
+confirmed_st = st.sampled_from([BEFORE, AFTER, None])
+
+
+@st.composite
+def pool_case(draw):
+    facilities = draw(st.lists(st.sampled_from(["F1", "F2", "F3"]), min_size=1, max_size=3, unique=True))
+    shares = {f: draw(shares_st) for f in facilities}
+    readings = {f: Reading(draw(atp_st), T0) for f in facilities}
+    in_flight = draw(
+        st.lists(
+            st.builds(InFlight, st.sampled_from(facilities), confirmed_st, units_st, units_st),
+            max_size=6,
+        )
+    )
+    buffer = draw(st.integers(min_value=0, max_value=20))
+    return shares, readings, in_flight, buffer
+
+
+@given(pool_case())
+def test_never_negative(case):
+    shares, readings, in_flight, buffer = case
+    assert centra_physical(shares, readings, in_flight, buffer).value >= 0
+
+
+@given(pool_case(), st.sampled_from(["F1", "F2", "F3"]), st.integers(min_value=0, max_value=500))
+def test_monotone_in_atp(case, facility, more):
+    shares, readings, in_flight, buffer = case
+    if facility not in readings:
+        return
+    before = centra_physical(shares, readings, in_flight, buffer).value
+    raised = {**readings, facility: Reading(readings[facility].atp + more, T0)}
+    assert centra_physical(shares, raised, in_flight, buffer).value >= before
+
+
+@given(
+    atp_before=st.integers(min_value=-5, max_value=1000),
+    atp_after=st.integers(min_value=-5, max_value=1000),
+    other_units=st.integers(min_value=0, max_value=20),
+    shipped=st.integers(min_value=1, max_value=20),
+    buffer=st.integers(min_value=0, max_value=5),
+)
+def test_completion_and_publish_in_either_order_converge(atp_before, atp_after, other_units, shipped, buffer):
+    """Centra holds what Lockstep last published while a Deposco shipment of ``shipped`` units awaits its Centra
+    completion (ATP does not move when Deposco ships); then a new reading arrives. Completing the shipment lowers
+    Centra's physical and allocated by the shipped units, and Lockstep lowers what it believes Centra holds by
+    the same units in the same step; publishing writes only values that differ. Either order ends at the same
+    physical and free-to-allocate."""
+    shares = {"F": 1.0}
+    open_line = InFlight("F", BEFORE, open=other_units)
+
+    def compute(atp: int, completed: bool) -> int:
+        lines = [open_line] if completed else [open_line, InFlight("F", BEFORE, shipped=shipped)]
+        return centra_physical(shares, {"F": Reading(atp, T0)}, lines, buffer).value
+
+    def run(order: list[str]) -> tuple[int, int]:
+        believed = physical = compute(atp_before, completed=False)
+        allocated, completed = other_units + shipped, False
+        for step in order:
+            if step == "publish":
+                value = compute(atp_after, completed)
+                if value != believed:
+                    physical = believed = value
+            else:
+                physical, allocated, believed, completed = (
+                    physical - shipped,
+                    allocated - shipped,
+                    believed - shipped,
+                    True,
+                )
+        return physical, physical - allocated
+
+    complete_first = run(["complete", "publish"])
+    publish_first = run(["publish", "complete", "publish"])
+    assert complete_first == publish_first
+    assert complete_first[0] == compute(atp_after, completed=True)
+
+
+@given(
+    on_hand=st.integers(min_value=0, max_value=500),
+    centra_open=st.lists(st.integers(min_value=0, max_value=30), min_size=2, max_size=2),
+    not_yet_in_deposco=st.lists(st.integers(min_value=0, max_value=30), min_size=2, max_size=2),
+    other_channel=st.integers(min_value=0, max_value=50),
+    split=st.floats(min_value=0.0, max_value=1.0, allow_nan=False),
+    buffers=st.lists(st.integers(min_value=0, max_value=5), min_size=2, max_size=2),
+)
+def test_in_flight_orders_are_never_sold_twice(on_hand, centra_open, not_yet_in_deposco, other_channel, split, buffers):
+    """Two pools share one facility. Whatever Centra can still sell across both pools never exceeds what
+    Deposco can still promise: each in-flight unit is counted once, in Centra's allocation or in ATP."""
+    atp = on_hand - sum(centra_open) - other_channel
+    reading = {"F": Reading(atp, T0)}
+    sellable = 0
+    for pool, share in enumerate((split, 1.0 - split)):
+        if share <= 0:
+            continue
+        physical = centra_physical(
+            {"F": share}, reading, [InFlight("F", BEFORE, open=centra_open[pool])], buffers[pool]
+        )
+        allocated = centra_open[pool] + not_yet_in_deposco[pool]  # Centra allocated every unit it took
+        sellable += max(0, physical.value - allocated)
+    assert sellable <= max(0, atp)
