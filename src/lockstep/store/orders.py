@@ -44,7 +44,7 @@ orders = Table(
     Column("number", String(64), primary_key=True),
     Column("centra_id", String(128)),
     Column("centra_status", String(32), nullable=False),
-    Column("state", String(16), nullable=False),
+    Column("state", String(32), nullable=False),
     Column("eligible", Boolean, nullable=False),
     Column("market", String(64)),
     Column("ship_country", String(2)),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text, UniqueConstraint, select, update
+from sqlalchemy import JSON, Column, Float, Index, Integer, String, Table, Text, UniqueConstraint, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep.store.db import insert_for
@@ -36,7 +36,7 @@ shipments = Table(
     Column("order_number", String(64), nullable=False),
     Column("facility", String(64), nullable=False),
     Column("pool", String(64), nullable=False),
-    Column("state", String(16), nullable=False),
+    Column("state", String(32), nullable=False),
     Column("lines", JSON, nullable=False),
     Column("carrier", String(128), nullable=False),
     Column("service", String(128), nullable=False),
@@ -52,6 +52,10 @@ shipments = Table(
     Column("captured_at", UTCDateTime()),
     Column("completed_at", UTCDateTime()),
     Column("last_error", Text),
+    Column("centra_tracking", JSON),  # tracking numbers the Centra shipment carries (None: not completed yet)
+    Column("shipping_cost", Float),  # the order's shipping cost on its first shipment, 0 on the others
+    Column("capture_attempts", Integer, nullable=False, server_default="0"),
+    Column("next_capture_at", UTCDateTime()),  # when a capture left pending by the provider is asked again
     UniqueConstraint("brand", "deposco_id", name="uq_shipments_deposco"),
     Index("ix_shipments_brand_state", "brand", "state"),
     Index("ix_shipments_order", "brand", "order_number"),
@@ -84,6 +88,10 @@ class ShipmentRecord:
     captured_at: datetime | None
     completed_at: datetime | None
     last_error: str | None
+    centra_tracking: list[str] | None
+    shipping_cost: float | None
+    capture_attempts: int
+    next_capture_at: datetime | None
 
     @classmethod
     def from_row(cls, row) -> ShipmentRecord:
