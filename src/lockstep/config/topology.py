@@ -256,6 +256,21 @@ class ShipmentSettings(_Model):
     poll_overlap_minutes: int = Field(5, ge=1, description="overlap of the Deposco shipment poll window")
 
 
+class InventorySettings(_Model):
+    """How Deposco stock becomes Centra stock for this brand (the stock equation, docs/stock-model.md)."""
+
+    atp_nets_open_orders: bool = Field(
+        True,
+        description="Deposco's ATP already subtracts open orders of every status (add Centra's open units back)",
+    )
+    low_stock_threshold: int = Field(
+        3, ge=0, description="a decrease to at most this many units is published before every other change"
+    )
+    publish_batch_size: int = Field(200, ge=1, le=1000, description="sizes per Centra setStock mutation")
+    correct_drift: bool = Field(True, description="reconciliation rewrites drifting Centra stock")
+    scan_overlap_minutes: int = Field(2, ge=1, description="overlap of the changed-stock poll window")
+
+
 class Channel(_Model):
     """Where a team's alerts go. Slack/webhook URLs authorise posting: secrets, so named by variable."""
 
@@ -307,6 +322,7 @@ class BrandTopology(_Model):
     thresholds: Thresholds = Thresholds()
     orders: OrderSettings = OrderSettings()
     shipments: ShipmentSettings = ShipmentSettings()
+    inventory: InventorySettings = InventorySettings()
     owners: dict[str, str] = Field(default_factory=dict, description="exception kind -> team")
     teams: dict[str, Team] = Field(default_factory=dict)
     schedules: dict[str, Schedule] = Field(default_factory=dict)

@@ -1,0 +1,143 @@
+"""The inventory records on SQLite and PostgreSQL: readings, dirty keys, beliefs and the in-flight terms."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from lockstep.domain.model import StockReading
+from lockstep.domain.stock import InFlight, Reading
+from lockstep.store import stock
+from lockstep.store.orders import order_units, sales_orders
+from lockstep.store.shipments import shipments
+
+T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def _reading(atp: int, at: datetime, facility: str = "SE-STO", sku: str = "S1") -> StockReading:
+    return StockReading(facility=facility, item=sku, on_hand=atp + 1, atp=atp, as_of=at)
+
+
+async def test_a_stale_reading_never_moves_stock_back(engine):
+    async with engine.begin() as conn:
+        fresh = await stock.record_readings(conn, "b", [_reading(5, T0), _reading(9, T0 - timedelta(1))], now=T0)
+        assert [r.atp for r in fresh] == [5]  # the older of two readings in one batch is dropped
+        assert await stock.record_readings(conn, "b", [_reading(7, T0 - timedelta(seconds=1))], now=T0) == []
+        newer = await stock.record_readings(conn, "b", [_reading(3, T0 + timedelta(seconds=1))], now=T0)
+        assert [r.atp for r in newer] == [3]
+        found = await stock.readings_for(conn, "b", ["S1", "S2"], ["SE-STO", "GB-MKN"])
+    assert found == {"S1": {"SE-STO": Reading(3, T0 + timedelta(seconds=1))}}
+
+
+async def test_dirty_keys_keep_their_first_time_and_survive_a_change_during_publish(engine):
+    async with engine.begin() as conn:
+        await stock.mark_dirty(conn, "b", [("eu", "S1"), ("eu", "S2"), ("uk", "S1")], reason="reading", now=T0)
+        await stock.mark_dirty(conn, "b", [("eu", "S1")], reason="order", now=T0 + timedelta(seconds=5))
+        keys = await stock.dirty_keys(conn, "b", "eu", limit=10)
+        assert [(k.sku, k.since) for k in keys] == [("S1", T0), ("S2", T0)]
+        assert await stock.dirty_pools(conn, "b") == ["eu", "uk"]
+        # S2 changes again while the publisher works on the keys it read: it must stay dirty.
+        await stock.mark_dirty(conn, "b", [("eu", "S2")], reason="reading", now=T0 + timedelta(seconds=9))
+        await stock.clear_dirty(conn, "b", keys)
+        left = await stock.dirty_keys(conn, "b", "eu", limit=10)
+        assert [(k.sku, k.since) for k in left] == [("S2", T0)]
+        assert (await stock.oldest_dirty(conn))["b"] == T0
+
+
+async def test_belief_follows_publishes_and_completed_shipments(engine):
+    async with engine.begin() as conn:
+        await stock.record_published(conn, "b", "eu", {"S1": (10, {"atp_part": 10}), "S2": (0, {})}, now=T0)
+        await stock.centra_completed_shipment(conn, "b", "eu", {"S1": 2})
+        assert await stock.believed(conn, "b", "eu", ["S1", "S2", "S3"]) == {"S1": 8, "S2": 0}
+        await stock.record_published(conn, "b", "eu", {"S1": (4, {})}, now=T0)
+        assert await stock.believed(conn, "b", "eu", ["S1"]) == {"S1": 4}
+
+
+async def test_in_flight_terms_come_from_order_units_and_open_shipments(engine):
+    confirmed = T0 - timedelta(minutes=3)
+    none = {"confirmed_at": None, "cancelled_at": None}
+    async with engine.begin() as conn:
+        await conn.execute(
+            sales_orders.insert(),
+            [
+                {
+                    **none,
+                    "brand": "b",
+                    "number": "C1-SE-STO",
+                    "order_number": "1",
+                    "facility": "SE-STO",
+                    "confirmed_at": confirmed,
+                },
+                {**none, "brand": "b", "number": "C2-SE-STO", "order_number": "2", "facility": "SE-STO"},
+                {
+                    "brand": "b",
+                    "number": "C3-SE-STO",
+                    "order_number": "3",
+                    "facility": "SE-STO",
+                    "confirmed_at": confirmed,
+                    "cancelled_at": T0,
+                },
+            ],
+        )
+        unit = {"brand": "b", "pool": "eu", "facility": "SE-STO", "cancelled": 0, "shipped": 0}
+        await conn.execute(
+            order_units.insert(),
+            [
+                {
+                    **unit,
+                    "order_number": "1",
+                    "line_id": 11,
+                    "sku": "S1",
+                    "sales_order": "C1-SE-STO",
+                    "quantity": 3,
+                    "shipped": 2,
+                },
+                {**unit, "order_number": "2", "line_id": 21, "sku": "S1", "sales_order": "C2-SE-STO", "quantity": 1},
+                {**unit, "order_number": "3", "line_id": 31, "sku": "S1", "sales_order": "C3-SE-STO", "quantity": 5},
+                {
+                    **unit,
+                    "order_number": "1",
+                    "line_id": 12,
+                    "sku": "S2",
+                    "sales_order": "C1-SE-STO",
+                    "quantity": 2,
+                    "cancelled": 2,
+                },
+            ],
+        )
+        shipment = {
+            "brand": "b",
+            "sales_order": "C1-SE-STO",
+            "order_number": "1",
+            "facility": "SE-STO",
+            "pool": "eu",
+            "carrier": "DHL",
+            "service": "",
+            "tracking": [],
+            "packages": 1,
+            "mutations": 0,
+            "detected_at": T0,
+        }
+        await conn.execute(
+            shipments.insert(),
+            [
+                {**shipment, "deposco_id": "d1", "deposco_number": "SH1", "state": "created", "lines": [[11, 1]]},
+                {**shipment, "deposco_id": "d2", "deposco_number": "SH2", "state": "completed", "lines": [[11, 1]]},
+            ],
+        )
+        terms = await stock.in_flight(conn, "b", "eu", ["S1", "S2"])
+    assert sorted(terms["S1"], key=repr) == sorted(
+        [
+            InFlight("SE-STO", confirmed, open=1),  # 3 ordered, 2 shipped
+            InFlight("SE-STO", None, open=1),  # order 2 not confirmed by Deposco yet
+            InFlight("SE-STO", confirmed, shipped=1),  # SH1 not completed in Centra; SH2 is
+        ],
+        key=repr,
+    )
+    assert "S2" not in terms  # fully cancelled line
+    keys = await _keys(engine)
+    assert keys == {("eu", "S1"), ("eu", "S2")}
+
+
+async def _keys(engine):
+    async with engine.connect() as conn:
+        return await stock.pool_skus_of_orders(conn, "b", ["1", "2"])
