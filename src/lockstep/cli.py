@@ -789,6 +789,108 @@ async def shipments_pending(
     console.print(table)
 
 
+# --- stock -----------------------------------------------------------------------------------------------
+
+stock_app = typer.Typer(help="Stock: the equation per pool, what Centra holds, and drift.", no_args_is_help=True)
+app.add_typer(stock_app, name="stock")
+
+
+@stock_app.command("show")
+@command
+async def stock_show(
+    settings: Settings,
+    sku: Annotated[str, typer.Argument(help="The item (SKU or EAN, per the brand's sku_key).")],
+    brand: Annotated[str | None, typer.Option(help="Brand (needed when several are configured).")] = None,
+) -> None:
+    """Every term of the stock equation per pool, as of now, next to what Centra was last given."""
+    from lockstep.flows.inventory.publish import compute_figures
+    from lockstep.store import stock as stock_store
+
+    brand = _only_brand(settings, brand)
+    topology = load_config_dir(settings.config_dir).brands[brand]
+    async with _database(settings) as engine, engine.connect() as conn:
+        levels = await stock_store.level_rows(conn, brand, sku)
+        published = {r.pool: r for r in await stock_store.published_rows(conn, brand, sku)}
+        figures = {p.id: (await compute_figures(conn, topology, p.id, [sku]))[sku] for p in topology.pools}
+    if not levels and not published:
+        raise CliError(f"no stock reading or published figure for {sku} in {brand} (not scanned yet?)")
+    readings = Table(title=f"{sku}: Deposco readings", title_justify="left")
+    for column in ("facility", "state", "on hand", "ATP", "read"):
+        readings.add_column(column)
+    for row in levels:
+        try:
+            state = topology.facility(row.facility).state
+        except KeyError:
+            state = "not in topology"
+        readings.add_row(row.facility, state, str(row.on_hand), str(row.atp), _ago(row.as_of))
+    console.print(readings)
+    table = Table(title=f"{sku}: Centra physical per pool (docs/stock-model.md)", title_justify="left")
+    for column in (
+        "pool",
+        "ATP share",
+        "+ held open",
+        "+ shipped, not completed",
+        "- buffer",
+        "= now",
+        "Centra holds",
+        "published",
+    ):
+        table.add_column(column)
+    for pool, figure in figures.items():
+        row = published.get(pool)
+        live = topology.live_facilities_for_pool(pool)
+        shares = ", ".join(f"{f}:{v}" for f, v in figure.per_facility.items())
+        now = (
+            "no live facility"
+            if not live
+            else (
+                str(figure.value) if figure.value is not None else f"unknown (no reading: {', '.join(figure.missing)})"
+            )
+        )
+        table.add_row(
+            pool,
+            f"{figure.atp_part} ({shares})" if shares else str(figure.atp_part),
+            str(figure.held_open),
+            str(figure.shipped_unconfirmed),
+            str(figure.buffer),
+            now,
+            str(row.quantity) if row else "-",
+            _ago(row.published_at) if row else "never",
+        )
+    console.print(table)
+
+
+@stock_app.command("drift")
+@command
+async def stock_drift(
+    settings: Settings,
+    brand: Annotated[str | None, typer.Option(help="Only this brand.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Rows to show, largest difference first.")] = 50,
+) -> None:
+    """The current drift table from the last reconciliation: expected vs Centra per pool and SKU."""
+    from sqlalchemy import func, select
+
+    from lockstep.store.stock import stock_drift as drift
+
+    async with _database(settings) as engine, engine.connect() as conn:
+        where = [drift.c.brand == brand] if brand else []
+        total = await conn.scalar(select(func.count()).select_from(drift).where(*where))
+        rows = (
+            await conn.execute(
+                select(drift).where(*where).order_by(func.abs(drift.c.difference).desc(), drift.c.sku).limit(limit)
+            )
+        ).all()
+    if not rows:
+        console.print("no drift: Centra matches the expected stock within tolerance")
+        return
+    table = Table(title=f"{total} (pool, SKU) drifting", title_justify="left")
+    for column in ("brand", "pool", "SKU", "expected", "Centra", "difference", "since"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r.brand, r.pool, r.sku, str(r.expected), str(r.centra), f"{r.difference:+d}", _ago(r.first_seen))
+    console.print(table)
+
+
 # --- demo ------------------------------------------------------------------------------------------------
 
 

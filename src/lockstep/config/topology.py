@@ -269,6 +269,12 @@ class InventorySettings(_Model):
     publish_batch_size: int = Field(200, ge=1, le=1000, description="sizes per Centra setStock mutation")
     correct_drift: bool = Field(True, description="reconciliation rewrites drifting Centra stock")
     scan_overlap_minutes: int = Field(2, ge=1, description="overlap of the changed-stock poll window")
+    scan_interval_seconds: int = Field(
+        5, ge=1, le=3600, description="how often the stock scan runs again after each run (cron only restarts it)"
+    )
+    scan_page_items: int = Field(
+        100, ge=1, le=1000, description="items re-read per scan by the rolling availability scan"
+    )
 
 
 class Channel(_Model):

@@ -71,6 +71,7 @@ _ALL = (
     _kind("duplicate_upc", "Two sizes share one EAN/UPC", "ecom", "warning"),
     # Stock
     _kind("stock_drift", "Centra stock differs from the warehouse beyond tolerance", "ecom", "warning"),
+    _kind("stock_write_rejected", "Centra refused stock for some sizes", "ecom", "warning"),
     # Configuration and plumbing
     _kind("mapping_invalid", "Pool to facility mapping is invalid", "tech", "critical"),
     _kind("facility_not_live", "Order or stock reached a facility that is not live", "ops", "warning"),

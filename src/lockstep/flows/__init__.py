@@ -4,7 +4,7 @@
 registered here is reported by ``lockstep check`` and not fired (it belongs to a flow not yet installed).
 """
 
-from lockstep.flows import housekeeping, items, monitor, orders, shipments
+from lockstep.flows import housekeeping, inventory, items, monitor, orders, shipments
 from lockstep.queue import TaskRegistry
 
 
@@ -15,4 +15,5 @@ def build_registry() -> TaskRegistry:
     items.register(registry)
     orders.register(registry)
     shipments.register(registry)
+    inventory.register(registry)
     return registry

@@ -1,0 +1,170 @@
+"""Stock ingest: Deposco readings in, dirty (pool, SKU) keys out, a publish job per pool that has any.
+
+``inventory.scan`` (per brand) runs every ``inventory.scan_interval_seconds``: it re-enqueues itself after each
+run, and the brand's cron schedule only restarts the chain if it ever breaks (the dedupe key coalesces the two).
+Each run does two cheap things with the brand's Deposco budget:
+
+1. **Changed since**: V1 ``/inventory/full`` with the activity time (cursor minus an overlap): every item x
+   facility with on-hand activity — receipts, adjustments, picks — since the last run.
+2. **Rolling scan**: V1 availability for the next ``scan_page_items`` items of the brand's item master. Activity
+   time may not cover ATP moves that change no on-hand (another channel's order allocating stock), so every item
+   is re-read in turn as a safety net; the cursor is the last item read.
+
+``inventory.refresh`` {items} reads chosen items at once (a hint, or ``lockstep stock refresh``).
+
+A reading is stored only if it is newer than the one held (``store/stock.py``). Readings for facilities that are
+not in the brand's topology, or SKUs unknown to it, are stored all the same (they cost nothing and explain drift
+later) but only live facilities' readings make keys dirty: stock from a facility that is not live is never
+published. Cursors advance in the commit that stores the readings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from lockstep.clock import utcnow
+from lockstep.connectors.budget import Priority
+from lockstep.domain.model import StockReading
+from lockstep.queue import JobContext, TaskRegistry, enqueue
+from lockstep.store import cursors
+from lockstep.store import stock as store
+from lockstep.store.items import item_coverage
+
+log = structlog.get_logger("lockstep.inventory")
+
+SCAN, REFRESH, PUBLISH = "inventory.scan", "inventory.refresh", "inventory.publish"
+CHANGES_CURSOR, ROLLING_CURSOR = "inventory.changed_after", "inventory.rolling_after_item"
+PUBLISH_PRIORITY = 8  # stock decreases stop overselling: ahead of shipment confirmations (7) and exports (6)
+
+
+def dirty_keys_for(topology: Any, readings: Iterable[StockReading]) -> set[tuple[str, str]]:
+    """(pool, SKU) keys a set of readings moves: each live facility's pools. Pure."""
+    keys: set[tuple[str, str]] = set()
+    pools_by_facility: dict[str, tuple[str, ...]] = {}
+    for reading in readings:
+        if reading.facility not in pools_by_facility:
+            pools_by_facility[reading.facility] = tuple(
+                pool
+                for pool, _ in topology.pools_for_facility(reading.facility)
+                if any(e.facility == reading.facility for e in topology.live_facilities_for_pool(pool))
+            )
+        keys.update((pool, reading.item) for pool in pools_by_facility[reading.facility])
+    return keys
+
+
+async def take_readings(
+    conn: AsyncConnection, topology: Any, readings: list[StockReading], *, reason: str, now: datetime
+) -> int:
+    """Store readings, mark the keys they move dirty and enqueue a publish per pool; returns keys marked."""
+    fresh = await store.record_readings(conn, topology.brand, readings, now=now)
+    keys = dirty_keys_for(topology, fresh)
+    return await mark_and_publish(conn, topology.brand, keys, reason=reason, now=now)
+
+
+async def mark_and_publish(
+    conn: AsyncConnection, brand: str, keys: Iterable[tuple[str, str]], *, reason: str, now: datetime
+) -> int:
+    """Mark keys dirty and make sure each of their pools has a publish job (coalesced per pool)."""
+    keys = set(keys)
+    marked = await store.mark_dirty(conn, brand, keys, reason=reason, now=now)
+    for pool in sorted({pool for pool, _ in keys}):
+        await enqueue_publish(conn, brand, pool)
+    return marked
+
+
+async def enqueue_publish(conn: AsyncConnection, brand: str, pool: str, *, delay_s: float = 0.0) -> None:
+    await enqueue(
+        conn,
+        brand=brand,
+        task=PUBLISH,
+        payload={"pool": pool},
+        dedupe_key=f"{PUBLISH}:{pool}",
+        lane=f"pool:{pool}",  # the shipment confirmations' lane: a completion never lands mid-publish
+        priority=PUBLISH_PRIORITY,
+        delay_s=delay_s,
+    )
+
+
+async def scan(ctx: JobContext) -> None:
+    """One scan tick: changed-since plus one rolling page; then schedule the next tick."""
+    topology = ctx.services.brands[ctx.brand]
+    settings = topology.inventory
+    deposco = ctx.services.deposco(ctx.brand)
+    live = _live_facilities(topology)
+    since, _ = await cursors.window_start(
+        ctx.services.engine,
+        brand=ctx.brand,
+        name=CHANGES_CURSOR,
+        overlap=timedelta(minutes=settings.scan_overlap_minutes),
+        first_look=timedelta(minutes=settings.scan_overlap_minutes),
+    )
+    asked_at = utcnow()
+    changed = await deposco.v1.inventory_changes(since, priority=Priority.HIGH) if live else []
+
+    async with ctx.services.engine.connect() as conn:
+        after = await cursors.read(conn, brand=ctx.brand, name=ROLLING_CURSOR)
+        items = await _next_items(conn, ctx.brand, after or "", settings.scan_page_items)
+    if not items and after:  # wrapped around: start again from the first item
+        async with ctx.services.engine.connect() as conn:
+            items = await _next_items(conn, ctx.brand, "", settings.scan_page_items)
+    rolled: list[StockReading] = []
+    problems: list[str] = []
+    if live and items:
+        rolled, problems = await deposco.v1.availability(facilities=live, items=items, priority=Priority.NORMAL)
+    if problems:
+        log.warning("stock readings incomplete", brand=ctx.brand, problems=problems[:5], count=len(problems))
+
+    async with ctx.transaction() as conn:
+        now = utcnow()
+        marked = await take_readings(conn, topology, changed + rolled, reason="reading", now=now)
+        await cursors.write(conn, brand=ctx.brand, name=CHANGES_CURSOR, value=asked_at.isoformat())
+        if items:
+            await cursors.write(conn, brand=ctx.brand, name=ROLLING_CURSOR, value=items[-1])
+        await enqueue(
+            conn,
+            brand=ctx.brand,
+            task=SCAN,
+            dedupe_key=SCAN,
+            delay_s=settings.scan_interval_seconds,
+            priority=PUBLISH_PRIORITY,
+        )
+    if marked:
+        log.info("stock changed", brand=ctx.brand, keys=marked, changed=len(changed), rolled=len(rolled))
+
+
+async def refresh(ctx: JobContext) -> None:
+    """Read chosen items now (all live facilities) and take the readings."""
+    topology = ctx.services.brands[ctx.brand]
+    items = sorted({str(i) for i in ctx.payload.get("items", [])})
+    live = _live_facilities(topology)
+    readings: list[StockReading] = []
+    if items and live:
+        readings, _ = await ctx.services.deposco(ctx.brand).v1.availability(facilities=live, items=items)
+    async with ctx.transaction() as conn:
+        await take_readings(conn, topology, readings, reason="refresh", now=utcnow())
+
+
+async def _next_items(conn: AsyncConnection, brand: str, after: str, limit: int) -> list[str]:
+    """The brand's item numbers (its item master as Lockstep knows it) after ``after``, in order."""
+    rows = await conn.execute(
+        select(item_coverage.c.item_key)
+        .where(item_coverage.c.brand == brand, item_coverage.c.item_key > after)
+        .order_by(item_coverage.c.item_key)
+        .limit(limit)
+    )
+    return [r.item_key for r in rows]
+
+
+def _live_facilities(topology: Any) -> list[str]:
+    return sorted(f.code for f in topology.facilities if f.is_live)
+
+
+def register(registry: TaskRegistry) -> None:
+    registry.register(SCAN, scan)
+    registry.register(REFRESH, refresh)
