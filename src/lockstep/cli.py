@@ -789,6 +789,98 @@ async def shipments_pending(
     console.print(table)
 
 
+@shipments_app.command("show")
+@command
+async def shipments_show(
+    settings: Settings,
+    ref: Annotated[str, typer.Argument(help="Lockstep shipment id, Deposco shipment number or Deposco id.")],
+    brand: Annotated[str | None, typer.Option(help="Only this brand.")] = None,
+) -> None:
+    """One shipment's story: Deposco side, each Centra step and when, tracking, exceptions."""
+    from lockstep.clock import utcnow
+    from lockstep.flows.shipments import age_seconds
+    from lockstep.store import exceptions as exc_store
+    from lockstep.store import shipments as ship_store
+
+    async with _database(settings) as engine, engine.connect() as conn:
+        record = await ship_store.find(conn, ref, brand)
+        if record is None:
+            raise CliError(f"no shipment {ref} known to Lockstep (not yet detected?)")
+        related = [
+            r
+            for r in await exc_store.list_exceptions(conn, brand=record.brand, limit=1000)
+            if r.dedupe_key == record.deposco_number
+            and r.kind in ("shipment_unconfirmed", "shipment_rejected", "capture_failed", "over_shipment")
+        ]
+    age = "" if record.state == ship_store.COMPLETED else f", waiting {_duration(age_seconds(record, utcnow()))}"
+    console.print(
+        f"[bold]shipment {record.id}[/bold] ({record.brand}): Deposco {record.deposco_number} (id "
+        f"{record.deposco_id}) of {record.sales_order} at {record.facility}, order {record.order_number}, pool "
+        f"{record.pool}; state [bold]{record.state}[/bold]{age}",
+        highlight=False,
+    )
+    steps = Table(title="steps", title_justify="left")
+    for column in ("step", "when"):
+        steps.add_column(column)
+    for label, when in (
+        ("shipped (Deposco)", record.shipped_at),
+        ("detected", record.detected_at),
+        ("create attempted", record.create_attempted_at),
+        ("tagged with externalId", record.tagged_at),
+        ("captured", record.captured_at),
+        ("completed in Centra", record.completed_at),
+        ("capture asked again", record.next_capture_at),
+    ):
+        steps.add_row(label, _ago(when) if when else "-")
+    console.print(steps)
+    console.print(
+        f"Centra shipment {record.centra_number or '-'} (id {record.centra_id or '-'}); lines "
+        f"{', '.join(f'{line} x{units}' for line, units in record.lines) or '-'}; carrier {record.carrier or '-'} "
+        f"{record.service}; packages {record.packages}; tracking {', '.join(record.tracking) or '-'}"
+        f" (in Centra: {', '.join(record.centra_tracking or []) or '-'}); shipping cost "
+        f"{record.shipping_cost if record.shipping_cost is not None else 'not decided yet'}; "
+        f"{record.mutations} Centra mutation(s); capture attempts {record.capture_attempts}",
+        highlight=False,
+    )
+    if record.last_error:
+        console.print(f"[red]last error:[/red] {record.last_error}", highlight=False)
+    for raised in related:
+        status = "resolved" if raised.resolved_at else "open"
+        console.print(f"exception {raised.id} {raised.kind} ({status}): {raised.summary}", highlight=False)
+
+
+@shipments_app.command("retry")
+@command
+async def shipments_retry(
+    settings: Settings,
+    ref: Annotated[str, typer.Argument(help="Lockstep shipment id, Deposco shipment number or Deposco id.")],
+    brand: Annotated[str | None, typer.Option(help="Only this brand.")] = None,
+) -> None:
+    """Confirm a failed shipment again (after finance or ops fixed the cause); workers pick it up."""
+    from lockstep.flows.shipments import NotRetryable, retry
+    from lockstep.store import audit
+    from lockstep.store import shipments as ship_store
+
+    async with _database(settings) as engine, engine.begin() as conn:
+        record = await ship_store.find(conn, ref, brand)
+        if record is None:
+            raise CliError(f"no shipment {ref} known to Lockstep")
+        try:
+            await retry(conn, record)
+        except NotRetryable as error:
+            raise CliError(str(error)) from None
+        await audit.record(
+            conn,
+            brand=record.brand,
+            actor=audit.cli_actor(),
+            action="shipment.retry",
+            entity_type="shipment",
+            entity_id=record.deposco_number,
+            details={"state": record.state, "last_error": record.last_error},
+        )
+    console.print(f"shipment {record.deposco_number} queued for confirmation; running workers pick it up")
+
+
 # --- stock -----------------------------------------------------------------------------------------------
 
 stock_app = typer.Typer(help="Stock: the equation per pool, what Centra holds, and drift.", no_args_is_help=True)

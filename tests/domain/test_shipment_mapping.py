@@ -40,3 +40,32 @@ def test_a_line_spread_over_two_pools_at_one_facility_fills_them_in_order():
 
 def test_zero_unit_shipment_maps_to_nothing():
     assert not map_shipment(shipment(("10", 0)), ROWS).ok
+
+
+def test_tracking_is_merged_in_first_seen_order_and_only_new_numbers_are_late():
+    from lockstep.domain.shipments import late_tracking, merge_tracking
+
+    assert merge_tracking(["A"], ["B", "A", "", "C"]) == ("A", "B", "C")
+    assert merge_tracking(["A", "B"], ["B"]) == ("A", "B"), "a later read listing fewer parcels takes nothing back"
+    assert late_tracking(None, ["A"]) == (), "not completed yet: the completion carries everything"
+    assert late_tracking([], ["A", "B"]) == ("A", "B")
+    assert late_tracking(["A"], ["A", "B"]) == ("B",)
+
+
+def test_order_progress_counts_cancelled_units_as_done():
+    from lockstep.domain.shipments import PARTIALLY_SHIPPED, SHIPPED, order_progress
+
+    # Centra quantities already exclude cancelled units: line 2 was cancelled in full, line 1 cut to 2.
+    assert order_progress({1: 2, 2: 0}, {1: 2}, all_completed=True) == SHIPPED
+    assert order_progress({1: 2, 2: 1}, {1: 2}, all_completed=True) == PARTIALLY_SHIPPED
+    assert order_progress({1: 2}, {1: 2}, all_completed=False) == PARTIALLY_SHIPPED
+    assert order_progress({1: 2}, {}, all_completed=True) is None
+
+
+def test_capture_retries_back_off_to_hourly():
+    from datetime import timedelta
+
+    from lockstep.domain.shipments import capture_retry_delay
+
+    assert [capture_retry_delay(n) for n in (1, 2, 3)] == [timedelta(minutes=m) for m in (1, 2, 4)]
+    assert capture_retry_delay(30) == timedelta(hours=1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from lockstep.domain.model import WarehouseShipment
 
@@ -126,3 +126,52 @@ def problem_evidence(shipment: WarehouseShipment, order_number: str, mapping: Sh
 def shipped_at_for_centra(shipped_at: datetime | None, now: datetime) -> datetime:
     """Centra refuses a ``shippedAt`` in the future: a warehouse clock running ahead is clamped to now."""
     return now if shipped_at is None or shipped_at > now else shipped_at
+
+
+# --- after detection: tracking, order progress, capture retries ---------------------------------------------
+
+
+def merge_tracking(known: Sequence[str], reported: Sequence[str]) -> tuple[str, ...]:
+    """Tracking numbers seen so far plus newly reported ones, first-seen order kept.
+
+    Union, not replacement: a later read that lists fewer parcels (a re-labelled box) must not take back a number
+    the customer may already have been given.
+    """
+    merged = [t for t in known if t]
+    merged += [t for t in reported if t and t not in merged]
+    return tuple(dict.fromkeys(merged))
+
+
+def late_tracking(in_centra: Sequence[str] | None, tracking: Sequence[str]) -> tuple[str, ...]:
+    """Tracking numbers the completed Centra shipment does not carry yet (None: not completed, nothing is late)."""
+    if in_centra is None:
+        return ()
+    return tuple(t for t in tracking if t and t not in in_centra)
+
+
+PARTIALLY_SHIPPED, SHIPPED = "partially_shipped", "shipped"
+
+
+def order_progress(open_in_centra: dict[int, int], shipped: dict[int, int], all_completed: bool) -> str | None:
+    """Where an order stands once a shipment of it completed: ``shipped``, ``partially_shipped`` or None.
+
+    ``open_in_centra`` is each Centra line's quantity, which already excludes cancelled units, so a line cancelled
+    in full counts as done and a short-shipped line whose rest was cancelled does too (Centra's own rule for
+    SHIPPED: every line shipped or cancelled). Shipped only once every shipment is also completed in Centra.
+    """
+    if not any(shipped.values()):
+        return None
+    done = all(shipped.get(line, 0) >= units for line, units in open_in_centra.items())
+    return SHIPPED if done and all_completed else PARTIALLY_SHIPPED
+
+
+CAPTURE_RETRY_FIRST = timedelta(minutes=1)
+CAPTURE_RETRY_MAX = timedelta(hours=1)
+
+
+def capture_retry_delay(attempts: int) -> timedelta:
+    """Wait before asking again about a capture the payment provider left pending: doubling, at most an hour.
+
+    Adyen and Klarna settle in minutes to days; each retry costs a Centra mutation, so the interval grows.
+    """
+    return min(CAPTURE_RETRY_FIRST * (2 ** max(attempts - 1, 0)), CAPTURE_RETRY_MAX)

@@ -6,14 +6,30 @@ Tasks (all per brand):
   an overlap. A newly seen shipped shipment of one of Lockstep's sales orders is mapped onto its Centra order
   lines (``domain/shipments.py``), its units move from "held open by Deposco" to "shipped" in ``order_units``,
   and a ``shipments.confirm`` job is enqueued in the lane of the stock pool — all in one commit with the cursor,
-  so a crash re-reads, never skips, and the unique row per Deposco shipment makes the re-read harmless.
-- ``shipments.confirm`` {shipment}: look in Centra for a shipment tagged with the Deposco shipment number, else
-  create it (with capture), tag it, capture if the create did not, complete it with carrier, tracking and
-  shipped-at. Each step is committed as it happens (``store/shipments.py``), so a retry resumes where the last
-  attempt stopped and never creates a second Centra shipment. It runs in the pool's lane because a completion
-  landing between computing and publishing that pool's stock would re-inflate it (DESIGN §4).
+  so a crash re-reads, never skips, and the unique row per Deposco shipment makes the re-read harmless. A known
+  shipment that now reports more tracking numbers gets them recorded and a confirm job to pass them on.
+- ``shipments.hint`` {id, number}: a Deposco webhook said this shipment changed (``web/deposco_webhooks.py``).
+  The shipment is re-read through the API — the unsigned payload is never trusted — and goes through the same
+  detection as a polled one. Polling continues regardless: webhooks get lost.
+- ``shipments.confirm`` {shipment}: look in Centra for a shipment tagged with the Deposco shipment number (only
+  when an earlier attempt may have created one), else create it (with capture), tag it, capture if the create
+  did not, complete it with carrier, tracking, packages, shipped-at, the order's shipping cost on its first
+  shipment only, and ``sendEmail``. Each step is committed as it happens (``store/shipments.py``), so a retry
+  resumes where the last attempt stopped and never creates a second Centra shipment. It runs in the pool's lane
+  because a completion landing between computing and publishing that pool's stock would re-inflate it
+  (DESIGN §4). A capture the payment provider leaves pending is asked again later (doubling delay, at most
+  hourly); a declined one is ``capture_failed`` for finance. Tracking that arrives after the completion goes to
+  Centra with one ``updateShipment``. The order then moves to ``partially_shipped`` or ``shipped``.
 - ``monitor.shipments``: ``shipment_unconfirmed`` per shipment not completed in Centra within the brand's
   threshold, with its age; resolved automatically once it is completed.
+
+Mutations: three per shipment in the normal case — ``createShipment`` (with capture), ``updateShipment``
+(externalId), ``completeShipment`` — against DESIGN's target of two. ``ShipmentCreateInput`` has no
+``externalId`` (centra.md §13 lists it as unconfirmed; the simulator's schema follows the published one) and no
+``shipmentInfo``, and Centra counts every mutation field of a request, so the tag cannot be folded into the
+create or the complete. The tag is what lets a retry prove a shipment exists without trusting local state
+(DESIGN §3.3), so it stays; should Centra accept ``externalId`` on create, ``_create`` is where it goes and the
+count drops to two.
 """
 
 from __future__ import annotations
@@ -26,10 +42,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep.clock import utcnow
 from lockstep.connectors.budget import Priority
+from lockstep.connectors.centra import translate as centra_rules
 from lockstep.connectors.deposco import translate as deposco_rules
 from lockstep.connectors.errors import Permanent
 from lockstep.domain.model import CentraShipment, WarehouseShipment
-from lockstep.domain.shipments import OpenUnits, map_shipment, problem_evidence, shipped_at_for_centra
+from lockstep.domain.orders import from_snapshot
+from lockstep.domain.shipments import (
+    OpenUnits,
+    capture_retry_delay,
+    late_tracking,
+    map_shipment,
+    merge_tracking,
+    order_progress,
+    problem_evidence,
+    shipped_at_for_centra,
+)
 from lockstep.queue import JobContext, TaskRegistry, enqueue
 from lockstep.store import cursors
 from lockstep.store import exceptions as exc_store
@@ -38,7 +65,7 @@ from lockstep.store import shipments as store
 
 log = structlog.get_logger("lockstep.shipments")
 
-POLL, CONFIRM, MONITOR = "shipments.poll", "shipments.confirm", "monitor.shipments"
+POLL, CONFIRM, HINT, MONITOR = "shipments.poll", "shipments.confirm", "shipments.hint", "monitor.shipments"
 POLL_CURSOR = "shipments.deposco_updated_after"
 CONFIRM_PRIORITY = 7  # a waiting customer and an open order-to-cash cycle: ahead of routine work
 
@@ -112,8 +139,9 @@ async def detect(conn: AsyncConnection, runtime: Any, brand: str, shipment: Ware
         detected_at=utcnow(),
         last_error=None if mapping.ok else "does not fit the order's open lines",
     )
-    if shipment_id is None:
-        return None  # already known (overlapping windows, repeated polls)
+    if shipment_id is None:  # already known (overlapping windows, repeated polls, webhook hints)
+        await _more_tracking(conn, brand, shipment)
+        return None
     if mapping.ok:
         for take in mapping.takes:
             mapping_ok = await store.consume(conn, take.row_id, take.units)
@@ -131,16 +159,67 @@ async def detect(conn: AsyncConnection, runtime: Any, brand: str, shipment: Ware
             sale.order_number,
         )
         return shipment_id
+    await _enqueue_confirm(conn, brand, shipment_id, mapping.pool)
+    return shipment_id
+
+
+async def _more_tracking(conn: AsyncConnection, brand: str, shipment: WarehouseShipment) -> None:
+    """A known shipment reporting tracking numbers it did not have: record them and let ``confirm`` pass them on.
+
+    Before the completion they simply ride along with it; after it, ``confirm`` sends only the new ones.
+    """
+    record = await store.by_deposco_id(conn, brand, shipment.shipment_id)
+    if record is None:
+        return
+    tracking = merge_tracking(record.tracking, shipment.tracking_numbers)
+    if tracking == tuple(record.tracking):
+        return
+    values: dict[str, Any] = {"tracking": list(tracking)}
+    if not record.carrier and shipment.carrier:
+        values.update(carrier=shipment.carrier, service=shipment.service or record.service)
+    if record.completed_at is None and shipment.packages > record.packages:
+        values["packages"] = shipment.packages
+    await store.update_step(conn, record.id, **values)
+    if record.state != store.FAILED:
+        await _enqueue_confirm(conn, brand, record.id, record.pool)
+
+
+async def _enqueue_confirm(
+    conn: AsyncConnection, brand: str, shipment_id: int, pool: str, *, retry: bool = False, **kwargs: Any
+) -> None:
+    """One pending confirmation per shipment (coalesced), in the lane of its stock pool (DESIGN §4)."""
     await enqueue(
         conn,
         brand=brand,
         task=CONFIRM,
-        payload={"shipment": shipment_id},
+        payload={"shipment": shipment_id, **({"retry": True} if retry else {})},
         dedupe_key=f"confirm:{shipment_id}",
-        lane=f"pool:{mapping.pool}",
+        lane=f"pool:{pool}",
         priority=CONFIRM_PRIORITY,
+        **kwargs,
     )
-    return shipment_id
+
+
+async def hint(ctx: JobContext) -> None:
+    """Re-read the shipment a webhook named, through the API, and detect it like a polled one.
+
+    The payload carried only identities (``web/deposco_webhooks.py``); everything acted on comes from Deposco's
+    API. A shipment Deposco does not know (yet) is left to the poll.
+    """
+    deposco = ctx.services.deposco(ctx.brand)
+    shipment_id, number = str(ctx.payload.get("id") or ""), str(ctx.payload.get("number") or "")
+    if shipment_id:
+        try:
+            shipment = await deposco.get_shipment(shipment_id, priority=Priority.HIGH)
+        except Permanent:  # e.g. 404: an id from another business unit, or a made-up one
+            shipment = None
+    else:
+        shipment = await deposco.find_shipment(number, priority=Priority.HIGH)
+    if shipment is None:
+        log.info("webhook hint names no shipment Deposco has", brand=ctx.brand, id=shipment_id, number=number)
+        return
+    async with ctx.transaction() as conn:
+        await detect(conn, ctx.services, ctx.brand, shipment)
 
 
 # --- confirmation in Centra -----------------------------------------------------------------------------
@@ -151,7 +230,10 @@ async def confirm(ctx: JobContext) -> None:
     runtime, brand = ctx.services, ctx.brand
     async with runtime.engine.connect() as conn:
         record = await store.get(conn, int(ctx.payload["shipment"]))
-    if record is None or record.state in (store.COMPLETED,):
+    if record is None or (record.state == store.FAILED and not (ctx.payload.get("retry") and record.lines)):
+        return  # failed: an exception is open for a person; ``lockstep shipments retry`` starts it again
+    if record.state == store.COMPLETED:
+        await _send_late_tracking(ctx, record)
         return
     centra = runtime.centra(brand)
     settings = runtime.brands[brand].shipments
@@ -166,14 +248,20 @@ async def confirm(ctx: JobContext) -> None:
         if not found.is_shipped and not (found.is_captured or found.is_paid):
             capture = await _capture(runtime, record, found)
             if capture.value.pending:
-                # Adyen/Klarna settle days later; completing needs a paid shipment. The monitor keeps it visible.
-                await _step(runtime, record.id, last_error="capture pending at the payment provider")
+                await _capture_later(ctx, record)
                 return
             found = capture.value.shipment
-        await _step(runtime, record.id, state=store.CAPTURED, captured_at=utcnow(), last_error=None)
+        if record.state != store.CAPTURED:
+            await _step(runtime, record.id, state=store.CAPTURED, captured_at=utcnow(), last_error=None)
+        cost, currency = await _shipping_cost(runtime, record)
         if not found.is_shipped:
             await centra.complete_shipment(
-                found.shipment_id, _dispatch(record), send_email=settings.send_email, priority=Priority.HIGH
+                found.shipment_id,
+                _dispatch(record),
+                send_email=settings.send_email,
+                shipping_cost=cost or None,
+                currency=currency,
+                priority=Priority.HIGH,
             )
             await _step(runtime, record.id, mutations=1)
     except _CaptureFailed as failure:
@@ -183,11 +271,101 @@ async def confirm(ctx: JobContext) -> None:
         await _fail(ctx, record, "shipment_rejected", f"Centra refused: {error}", {"error": str(error)})
         return
     async with ctx.transaction() as conn:
-        await store.update_step(conn, record.id, state=store.COMPLETED, completed_at=utcnow(), last_error=None)
+        current = await store.get(conn, record.id)  # tracking may have grown while completing: sent next time
+        await store.update_step(
+            conn,
+            record.id,
+            state=store.COMPLETED,
+            completed_at=utcnow(),
+            last_error=None,
+            next_capture_at=None,
+            centra_tracking=list(record.tracking),
+        )
         for kind in ("shipment_unconfirmed", "shipment_rejected", "capture_failed"):
             await exc_store.auto_resolve(conn, brand=brand, kind=kind, dedupe_key=record.deposco_number)
-        if await store.fully_shipped(conn, brand, record.order_number):
-            await order_store.set_state(conn, brand, record.order_number, order_store.SHIPPED)
+        await _order_progress(conn, brand, record.order_number)
+        if current is not None and late_tracking(record.tracking, current.tracking):
+            await _enqueue_confirm(conn, brand, record.id, record.pool)
+
+
+async def _order_progress(conn: AsyncConnection, brand: str, number: str) -> None:
+    """``partially_shipped`` / ``shipped`` from Centra's open quantities (cancelled units excluded)."""
+    order = await order_store.get(conn, brand, number)
+    if order is None:
+        return
+    lines = {line.line_id: max(line.quantity, 0) for line in from_snapshot(order.snapshot).lines}
+    shipped = await store.shipped_per_line(conn, brand, number)
+    state = order_progress(lines, shipped, await store.all_completed(conn, brand, number))
+    if state is not None:
+        await order_store.set_shipping_progress(conn, brand, number, state)
+
+
+async def _shipping_cost(runtime: Any, record: store.ShipmentRecord) -> tuple[float, str]:
+    """The shipping cost this shipment carries (the order's, if it is the first to take it) and the currency."""
+    async with runtime.engine.begin() as conn:
+        order = await order_store.get(conn, record.brand, record.order_number)
+        if order is None:
+            return 0.0, ""
+        snapshot = from_snapshot(order.snapshot)
+        cost = float(snapshot.shipping_cost or 0)
+        share = await store.take_shipping_cost(conn, record.id, record.brand, record.order_number, cost)
+    return share, snapshot.currency
+
+
+async def _capture_later(ctx: JobContext, record: store.ShipmentRecord) -> None:
+    """The provider has not settled the capture: ask again later (completing needs a paid shipment).
+
+    The customer is not e-mailed meanwhile; ``shipment_unconfirmed`` keeps the wait visible with its age.
+    """
+    attempts = record.capture_attempts + 1
+    when = utcnow() + capture_retry_delay(attempts)
+    async with ctx.transaction() as conn:
+        await store.update_step(
+            conn,
+            record.id,
+            state=store.CAPTURE_PENDING,
+            capture_attempts=attempts,
+            next_capture_at=when,
+            last_error="capture pending at the payment provider",
+        )
+        await _enqueue_confirm(conn, ctx.brand, record.id, record.pool, run_at=when)
+
+
+async def _send_late_tracking(ctx: JobContext, record: store.ShipmentRecord) -> None:
+    """Tracking numbers Deposco reported after the completion, sent once with one ``updateShipment``.
+
+    Centra freezes a shipped shipment's ``shipmentInfo``; the numbers go into its message (connector rule). The
+    numbers sent are recorded in the same commit as the job's completion; a crash in between re-sends the
+    same message, which changes nothing in Centra.
+    """
+    new = late_tracking(record.centra_tracking, record.tracking)
+    if not new or record.centra_id is None:
+        return
+    first_sent = (record.centra_tracking or [""])[0]
+    message = centra_rules.late_tracking_message(first_sent, record.tracking)
+    try:
+        await ctx.services.centra(ctx.brand).update_shipment(
+            record.centra_id, additional_message=message, priority=Priority.HIGH
+        )
+    except Permanent as error:
+        await _raise_in(ctx, record, "shipment_rejected", f"Centra refused the late tracking: {error}", new)
+        return
+    async with ctx.transaction() as conn:
+        await store.update_step(conn, record.id, mutations=1, centra_tracking=list(record.tracking))
+
+
+async def _raise_in(ctx: JobContext, record: store.ShipmentRecord, kind: str, message: str, tracking) -> None:
+    async with ctx.transaction() as conn:
+        await _raise(
+            conn,
+            ctx.services,
+            ctx.brand,
+            kind,
+            record.deposco_number,
+            f"shipment {record.deposco_number} of order {record.order_number}: {message}",
+            {"deposco_shipment": record.deposco_number, "order": record.order_number, "tracking": list(tracking)},
+            record.order_number,
+        )
 
 
 async def _capture(runtime: Any, record: store.ShipmentRecord, found: CentraShipment) -> Any:
@@ -212,24 +390,27 @@ class _CaptureFailed(Exception):
 async def _locate(runtime: Any, record: store.ShipmentRecord) -> CentraShipment | None:
     """The Centra shipment already made for this Deposco shipment, if any.
 
-    By externalId first. An attempt recorded without a Centra id may have created one that was never tagged (a
-    crash between create and tag): an untagged shipment of the order with exactly our lines, not claimed by
-    another Deposco shipment, is that one.
+    By externalId, always — even on a first attempt, a query (no mutation) that still holds if the local record
+    was lost (DESIGN §3.3: checked before creating). An attempt that may have created a shipment never tagged (a
+    crash between create and tag) is matched among the order's shipments: the one whose id was recorded, else
+    an untagged shipment with exactly our lines that no other Deposco shipment claims.
     """
     centra = runtime.centra(record.brand)
     found = await centra.find_shipment(record.deposco_number, priority=Priority.HIGH)
-    if found is None and record.create_attempted_at is not None:
+    if found is None and (record.create_attempted_at is not None or record.centra_id is not None):
         async with runtime.engine.connect() as conn:
-            claimed = await store.claimed_centra_ids(conn, record.brand, record.order_number)
+            claimed = await store.claimed_centra_ids(conn, record.brand, record.order_number, but=record.id)
         wanted = tuple(sorted((int(a), int(b)) for a, b in record.lines))
-        for candidate in await centra.order_shipments(record.order_number, priority=Priority.HIGH):
-            if (
-                not candidate.external_id
-                and candidate.shipment_id not in claimed
-                and tuple(sorted(candidate.lines)) == wanted
-            ):
-                found = candidate
-                break
+        candidates = await centra.order_shipments(record.order_number, priority=Priority.HIGH)
+        found = next((c for c in candidates if record.centra_id and c.shipment_id == record.centra_id), None)
+        found = found or next(
+            (
+                c
+                for c in candidates
+                if not c.external_id and c.shipment_id not in claimed and tuple(sorted(c.lines)) == wanted
+            ),
+            None,
+        )
     if found is not None and found.shipment_id != record.centra_id:
         await _step(
             runtime,
@@ -318,6 +499,29 @@ async def _raise(
     )
 
 
+# --- manual retry ---------------------------------------------------------------------------------------
+
+
+class NotRetryable(Exception):
+    """The shipment cannot be confirmed by trying again; the message says what a person must do instead."""
+
+
+async def retry(conn: AsyncConnection, record: store.ShipmentRecord) -> None:
+    """Start the confirmation again (after finance or ops fixed the cause), in the caller's transaction.
+
+    A completed shipment has nothing to retry; one that never mapped onto its order (over-shipment, unknown
+    lines) would only be refused again.
+    """
+    if record.state == store.COMPLETED:
+        raise NotRetryable(f"shipment {record.deposco_number} is already completed in Centra")
+    if not record.lines:
+        raise NotRetryable(
+            f"shipment {record.deposco_number} does not fit order {record.order_number}: "
+            "correct it in Deposco or Centra; a retry would be refused again"
+        )
+    await _enqueue_confirm(conn, record.brand, record.id, record.pool, retry=True)
+
+
 # --- monitoring -----------------------------------------------------------------------------------------
 
 
@@ -362,4 +566,5 @@ async def monitor(ctx: JobContext) -> None:
 def register(registry: TaskRegistry) -> None:
     registry.register(POLL, poll)
     registry.register(CONFIRM, confirm)
+    registry.register(HINT, hint)
     registry.register(MONITOR, monitor)

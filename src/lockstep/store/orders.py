@@ -324,3 +324,23 @@ async def counts_by_state(conn: AsyncConnection, brand: str | None = None) -> di
         stmt = stmt.where(orders.c.brand == brand)
     found = dict((await conn.execute(stmt)).all())
     return {state: found.get(state, 0) for state in ORDER_STATES}
+
+
+# --- shipment progress (written by the shipment flow) ---------------------------------------------------------
+
+PARTIALLY_SHIPPED = "partially_shipped"
+ORDER_STATES = (*ORDER_STATES, PARTIALLY_SHIPPED)  # counted like the others (metrics, dashboard)
+SHIPPING_FROM = (EXPORTED, PARTIALLY_SHIPPED)
+
+
+async def set_shipping_progress(conn: AsyncConnection, brand: str, number: str, state: str) -> bool:
+    """Move an exported order to ``partially_shipped`` or ``shipped``; False if it is in no state to move.
+
+    Only from exported / partially shipped: an order still exporting (another facility's part in flight) or
+    cancelled keeps its state, and the export flow's own transitions are never overwritten.
+    """
+    current = await conn.scalar(select(orders.c.state).where(orders.c.brand == brand, orders.c.number == number))
+    if current not in SHIPPING_FROM or current == state:
+        return False
+    await set_state(conn, brand, number, state)
+    return True

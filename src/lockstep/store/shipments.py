@@ -16,14 +16,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Float, Index, Integer, String, Table, Text, UniqueConstraint, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep.store.db import insert_for
 from lockstep.store.tables import Id, UTCDateTime, metadata
 
 DETECTED, CREATED, CAPTURED, COMPLETED, FAILED = "detected", "created", "captured", "completed", "failed"
-SHIPMENT_STATES = (DETECTED, CREATED, CAPTURED, COMPLETED, FAILED)
+CAPTURE_PENDING = "capture_pending"  # created, capture asked for, the payment provider has not settled it yet
+SHIPMENT_STATES = (DETECTED, CREATED, CAPTURE_PENDING, CAPTURED, COMPLETED, FAILED)
 
 shipments = Table(
     "shipments",
@@ -123,6 +137,28 @@ async def by_deposco_number(conn: AsyncConnection, brand: str, number: str) -> S
     return ShipmentRecord.from_row(row) if row else None
 
 
+async def by_deposco_id(conn: AsyncConnection, brand: str, deposco_id: str) -> ShipmentRecord | None:
+    row = (
+        await conn.execute(select(shipments).where(shipments.c.brand == brand, shipments.c.deposco_id == deposco_id))
+    ).first()
+    return ShipmentRecord.from_row(row) if row else None
+
+
+async def find(conn: AsyncConnection, ref: str, brand: str | None = None) -> ShipmentRecord | None:
+    """A shipment by Lockstep id, else Deposco shipment number, else Deposco id (what an operator has at hand)."""
+    keys = [shipments.c.deposco_number == ref, shipments.c.deposco_id == ref]
+    if ref.isdigit():
+        keys.insert(0, shipments.c.id == int(ref))
+    for key in keys:
+        stmt = select(shipments).where(key)
+        if brand:
+            stmt = stmt.where(shipments.c.brand == brand)
+        row = (await conn.execute(stmt.order_by(shipments.c.id).limit(1))).first()
+        if row is not None:
+            return ShipmentRecord.from_row(row)
+    return None
+
+
 async def update_step(conn: AsyncConnection, shipment_id: int, *, mutations: int = 0, **values: Any) -> None:
     """Record a step (and the Centra mutations it cost) in its own small transaction's ``conn``."""
     stmt = update(shipments).where(shipments.c.id == shipment_id).values(**values)
@@ -140,8 +176,39 @@ async def of_order(conn: AsyncConnection, brand: str, order_number: str) -> list
     return [ShipmentRecord.from_row(r) for r in rows]
 
 
-async def claimed_centra_ids(conn: AsyncConnection, brand: str, order_number: str) -> set[int]:
-    return {s.centra_id for s in await of_order(conn, brand, order_number) if s.centra_id is not None}
+async def claimed_centra_ids(conn: AsyncConnection, brand: str, order_number: str, *, but: int = 0) -> set[int]:
+    """Centra shipments of the order already linked to a Deposco shipment (other than the row ``but``)."""
+    return {s.centra_id for s in await of_order(conn, brand, order_number) if s.centra_id is not None and s.id != but}
+
+
+async def take_shipping_cost(
+    conn: AsyncConnection, shipment_id: int, brand: str, order_number: str, cost: float
+) -> float:
+    """Give the order's shipping cost to this shipment if no other shipment of the order has it; what it bears.
+
+    Split shipments must charge shipping once (the PSP will not capture more than was authorised). The order's
+    row is locked first (PostgreSQL; SQLite transactions are serialised anyway), so two shipments of one order
+    confirmed in parallel lanes cannot both take it. Decided once: a retry keeps what was decided.
+    """
+    from lockstep.store.orders import orders
+
+    await conn.execute(
+        select(orders.c.number).where(orders.c.brand == brand, orders.c.number == order_number).with_for_update()
+    )
+    current = await conn.scalar(select(shipments.c.shipping_cost).where(shipments.c.id == shipment_id))
+    if current is not None:
+        return current
+    taken = await conn.scalar(
+        select(shipments.c.id).where(
+            shipments.c.brand == brand,
+            shipments.c.order_number == order_number,
+            shipments.c.id != shipment_id,
+            shipments.c.shipping_cost > 0,
+        )
+    )
+    share = 0.0 if taken is not None else cost
+    await conn.execute(update(shipments).where(shipments.c.id == shipment_id).values(shipping_cost=share))
+    return share
 
 
 async def unconfirmed(conn: AsyncConnection, brand: str | None = None, *, limit: int = 1000) -> list[ShipmentRecord]:
@@ -189,15 +256,17 @@ async def consume(conn: AsyncConnection, row_id: int, units: int) -> bool:
     return result.rowcount == 1
 
 
-async def fully_shipped(conn: AsyncConnection, brand: str, order_number: str) -> bool:
-    """Every routed unit shipped by Deposco and every shipment of the order completed in Centra."""
+async def shipped_per_line(conn: AsyncConnection, brand: str, order_number: str) -> dict[int, int]:
+    """Units Deposco shipped per Centra order line, over every facility the line was routed to."""
     from lockstep.store.orders import order_units as u
 
-    rows = list(
-        await conn.execute(
-            select(u.c.quantity, u.c.shipped).where(u.c.brand == brand, u.c.order_number == order_number)
-        )
+    rows = await conn.execute(
+        select(u.c.line_id, func.sum(u.c.shipped))
+        .where(u.c.brand == brand, u.c.order_number == order_number)
+        .group_by(u.c.line_id)
     )
-    if not rows or any(r.shipped < r.quantity for r in rows):
-        return False
+    return {int(line): int(units or 0) for line, units in rows}
+
+
+async def all_completed(conn: AsyncConnection, brand: str, order_number: str) -> bool:
     return all(s.state == COMPLETED for s in await of_order(conn, brand, order_number))

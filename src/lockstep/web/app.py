@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from lockstep.queue import jobs as q
 from lockstep.store import migrate
 from lockstep.store import orders as order_store
-from lockstep.web import webhooks
+from lockstep.web import deposco_webhooks, webhooks
 
 QUEUE_DEPTH = Gauge("lockstep_queue_jobs", "Jobs by status", ["status"])
 ORDERS = Gauge("lockstep_orders", "Orders by flow state", ["brand", "state"])
@@ -30,6 +30,7 @@ def create_app(runtime: Any) -> FastAPI:
     app = FastAPI(title="Lockstep", version="0.1.0", docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.runtime = runtime
     app.include_router(webhooks.router)
+    app.include_router(deposco_webhooks.router)
 
     @app.get("/healthz")
     async def healthz() -> dict:

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
+from lockstep.clock import utcnow
 from lockstep.domain.routing import sales_order_number
 from lockstep.store import exceptions as exc_store
 from lockstep.store import shipments as ship_store
@@ -49,12 +50,55 @@ async def test_unconfirmed_shipment_is_listed_with_its_age_and_raised_past_the_t
         [raised] = await active(world, "shipment_unconfirmed")
         assert raised.evidence["age_minutes"] >= minutes and raised.evidence["order"] == number
 
+        shown = lockstep(world, db_url, "shipments", "show", record.deposco_number)
+        assert shown.returncode == 0, shown.stderr
+        assert f"order {number}" in shown.stdout and "capture_failed (open)" in shown.stdout
+        assert "payment capture failed" in shown.stdout
+
         # Finance sorted the payment out; the confirmation is retried and succeeds; the monitor clears.
         await world.centra_control("PUT", "/_sim/capture", json={"mode": "success"})
-        await world.enqueue("shipments.confirm", {"shipment": record.id})
+        retried = lockstep(world, db_url, "shipments", "retry", str(record.id))
+        assert retried.returncode == 0 and "queued" in retried.stdout, retried.stderr
         await world.run_jobs()
+        shown = lockstep(world, db_url, "shipments", "show", str(record.id))
+        assert "state completed" in shown.stdout and "capture_failed (resolved)" in shown.stdout
         await world.enqueue("monitor.shipments")
         await world.run_jobs()
         assert await active(world, "shipment_unconfirmed") == []
         assert await active(world, "capture_failed") == []
         assert "no shipment is waiting" in lockstep(world, db_url, "shipments", "pending").stdout
+
+
+async def test_retry_refuses_what_a_retry_cannot_fix(db_url, tmp_path):
+    from lockstep.flows.shipments import NotRetryable, retry
+
+    async with brand_world(db_url, tmp_path, items=False) as world:
+        base = {
+            "brand": world.brand,
+            "sales_order": "C1-SE-STO",
+            "order_number": "1",
+            "facility": "SE-STO",
+            "pool": "eu",
+            "carrier": "",
+            "service": "",
+            "tracking": [],
+            "packages": 1,
+            "detected_at": utcnow(),
+        }
+        async with world.runtime.engine.begin() as conn:
+            done = await ship_store.insert_new(
+                conn, deposco_id="1", deposco_number="S1", state=ship_store.COMPLETED, lines=[[1, 1]], **base
+            )
+            unmapped = await ship_store.insert_new(
+                conn, deposco_id="2", deposco_number="S2", state=ship_store.FAILED, lines=[], **base
+            )
+            for shipment_id, why in ((done, "already completed"), (unmapped, "does not fit")):
+                try:
+                    await retry(conn, await ship_store.get(conn, shipment_id))
+                except NotRetryable as error:
+                    assert why in str(error)
+                else:
+                    raise AssertionError(f"shipment {shipment_id} was queued")
+            assert (await ship_store.find(conn, "S2")).id == unmapped
+            assert (await ship_store.find(conn, str(done))).deposco_number == "S1"
+            assert await ship_store.find(conn, "nothing") is None

@@ -138,13 +138,17 @@ async def test_partial_shipment_then_the_rest(db_url, tmp_path):
         [partial] = centra_shipments(world, number)
         assert partial.is_shipped and sum(line.quantity for line in partial.lines) == 2
         async with world.runtime.engine.connect() as conn:
-            assert (await order_store.get(conn, world.brand, number)).state == order_store.EXPORTED
+            assert (await order_store.get(conn, world.brand, number)).state == order_store.PARTIALLY_SHIPPED
+        assert world.centra_state().orders[int(number)].status == "PROCESSING"
+        charged = world.centra_state().orders[int(number)].shipping_cost
+        assert charged > 0 and partial.internal_shipping_cost == charged  # the first shipment carries shipping
 
         await ship(world, so)  # the rest
         await poll(world)
         found = centra_shipments(world, number)
         assert len(found) == 2 and all(s.is_shipped for s in found)
         assert sum(line.quantity for s in found for line in s.lines) == 4
+        assert [s.internal_shipping_cost for s in sorted(found, key=lambda s: s.id)] == [charged, 0.0]
         async with world.runtime.engine.connect() as conn:
             assert (await order_store.get(conn, world.brand, number)).state == order_store.SHIPPED
 

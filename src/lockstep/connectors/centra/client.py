@@ -28,6 +28,7 @@ import json
 import weakref
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -353,11 +354,14 @@ class CentraClient:
         tracking_number: str | None = None,
         packages: int | None = None,
         shipped_at: datetime | None = None,
+        shipping_cost: Decimal | float | None = None,
+        currency: str = "",
         priority: Priority = Priority.HIGH,
     ) -> Result[CentraShipment]:
         """``completeShipment`` with what the warehouse reported (``dispatch``) and/or explicit values.
 
         Centra then decrements its stock and, with ``send_email``, sends the shipping confirmation.
+        ``shipping_cost`` (with the order's ``currency``) is for the order's first shipment only.
         """
         details = t.dispatch_details(dispatch) if dispatch is not None else {}
         explicit = {
@@ -368,7 +372,9 @@ class CentraClient:
             "shipped_at": shipped_at,
         }
         details.update({k: v for k, v in explicit.items() if v is not None})
-        variables = t.complete_shipment_variables(shipment_id, send_email=send_email, **details)
+        variables = t.complete_shipment_variables(
+            shipment_id, send_email=send_email, shipping_cost=shipping_cost, currency=currency, **details
+        )
         payload, warnings = await self._mutate(
             q.COMPLETE_SHIPMENT, variables, "completeShipment", idempotent=False, priority=priority
         )

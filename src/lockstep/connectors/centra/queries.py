@@ -186,6 +186,7 @@ mutation LockstepCompleteShipment(
   $service: String
   $packagesNumber: Int
   $trackingNumber: String
+  $internalShippingCost: MonetaryValueInput
 ) {{
   completeShipment(
     id: $id
@@ -198,6 +199,7 @@ mutation LockstepCompleteShipment(
         service: $service
         packagesNumber: $packagesNumber
         trackingNumber: $trackingNumber
+        internalShippingCost: $internalShippingCost
       }}
     }}
   ) {{

@@ -673,6 +673,18 @@ def dispatch_details(dispatch: WarehouseShipment) -> dict[str, Any]:
     }
 
 
+def late_tracking_message(first_sent: str, tracking: Sequence[str]) -> str:
+    """``additionalMessage`` for tracking numbers that reached Lockstep after the shipment was completed.
+
+    Centra freezes ``shipmentInfo`` (and so ``trackingNumber``) once a shipment is shipped; the message is the
+    one field still open. It replaces the earlier message, so it lists every number not in ``trackingNumber``.
+    """
+    rest = [t for t in tracking if t and t != first_sent]
+    if not rest:
+        return ""
+    return f"{'Further tracking numbers' if first_sent else 'Tracking numbers'}: {', '.join(rest)}"
+
+
 def complete_shipment_variables(
     shipment_id: int,
     *,
@@ -683,9 +695,16 @@ def complete_shipment_variables(
     shipped_at: datetime | None = None,
     send_email: bool = True,
     additional_message: str = "",
+    shipping_cost: Decimal | float | None = None,
+    currency: str = "",
 ) -> dict[str, Any]:
-    """Variables of ``LockstepCompleteShipment``; unknown values are left out (their input fields then are)."""
+    """Variables of ``LockstepCompleteShipment``; unknown values are left out (their input fields then are).
+
+    ``shipping_cost`` goes to ``internalShippingCost`` (the order's shipping charge, carried by its first
+    shipment only); it needs the order's currency."""
     variables: dict[str, Any] = {"id": int(shipment_id), "sendEmail": send_email}
+    if shipping_cost is not None and currency:
+        variables["internalShippingCost"] = {"value": float(shipping_cost), "currencyIsoCode": currency}
     if shipped_at is not None:
         variables["shippedAt"] = datetime_input(shipped_at)
     if additional_message:

@@ -1,0 +1,77 @@
+"""``POST /webhooks/deposco/{brand}``: Deposco's shipment notifications, kept as hints to re-fetch.
+
+Deposco signs nothing, so the body is trusted for nothing but *which* shipment changed; the ``shipments.hint``
+job reads the shipment through the API (``flows/shipments.py``). A brand may require a shared secret, in a
+header or as the HTTP Basic password (``deposco.webhook_secret_env`` names the variable; "new,old" while
+rotating); a call without it stores nothing (401). An unknown brand is 404, a body naming no shipment 400.
+
+Each notification is stored in the inbox before the answer, de-duplicated by its content: Deposco's retries and
+duplicate deliveries are recognised and acknowledged without a second job, while a later notification about
+the same shipment (new tracking numbers) differs in content and is kept. The job is enqueued in the same commit,
+so a 2xx means the hint cannot be lost; pending hints for one shipment coalesce into one re-fetch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from lockstep.connectors.deposco.webhooks import WebhookRejected, parse_hints, verify
+from lockstep.queue import enqueue
+from lockstep.store import inbox
+
+log = structlog.get_logger("lockstep.webhooks")
+router = APIRouter()
+
+SOURCE = "deposco-webhook"
+HINT_PRIORITY = 7  # as urgent as the confirmation it leads to
+
+
+@router.post("/webhooks/deposco/{brand}")
+async def deposco_webhook(brand: str, request: Request) -> JSONResponse:
+    runtime: Any = request.app.state.runtime
+    topology = runtime.brands.get(brand)
+    if topology is None:
+        return JSONResponse({"error": "unknown brand"}, status_code=404)
+    variable = topology.deposco.webhook_secret_env
+    configured = runtime.secrets.get(brand, {}).get(variable or "", "")
+    try:
+        verify(request.headers, [s.strip() for s in configured.split(",") if s.strip()])
+    except WebhookRejected as error:
+        log.warning("deposco webhook refused", brand=brand, reason=str(error))
+        return JSONResponse({"error": str(error)}, status_code=401)
+    raw = await request.body()
+    try:
+        hints = parse_hints(raw, request.headers.get("content-type", ""))
+    except ValueError as error:
+        return JSONResponse({"error": str(error)}, status_code=400)
+    digest = hashlib.sha256(raw).hexdigest()[:32]
+    stored = duplicates = 0
+    async with runtime.engine.begin() as conn:
+        for index, hint in enumerate(hints):
+            key = hint.shipment_id or f"number:{hint.shipment_number}"
+            row = await inbox.store_event(
+                conn,
+                brand=brand,
+                source=SOURCE,
+                event_id=f"shipment:{key}:{digest}:{index}",
+                event_type="shipment",
+                payload={"id": hint.shipment_id, "number": hint.shipment_number},
+            )
+            if row is None:
+                duplicates += 1
+                continue
+            stored += 1
+            await enqueue(
+                conn,
+                brand=brand,
+                task="shipments.hint",
+                payload={"id": hint.shipment_id, "number": hint.shipment_number},
+                dedupe_key=f"hint:{key}",
+                priority=HINT_PRIORITY,
+            )
+    return JSONResponse({"stored": stored, "duplicates": duplicates})
