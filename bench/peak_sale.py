@@ -156,8 +156,10 @@ async def run(args) -> dict:
         config_file = sims.pointed(EXAMPLE, tmp / "config")
         pointed = load_brand_file(config_file)
         secrets = {pointed.brand: sims.secrets_for(pointed)}
-        runtime = Runtime(Settings(), LoadResult(brands={pointed.brand: budget(pointed, unthrottled=False)}), engine,
-                          secrets=secrets)  # fmt: skip
+        measured = budget(pointed, unthrottled=False)
+        inventory = measured.inventory.model_copy(update={"scan_interval_seconds": args.scan_interval})
+        measured = measured.model_copy(update={"inventory": inventory})
+        runtime = Runtime(Settings(), LoadResult(brands={pointed.brand: measured}), engine, secrets=secrets)
         stop = asyncio.Event()
         background: list[asyncio.Task] = []
         lag: list[float] = []
@@ -224,6 +226,8 @@ async def run(args) -> dict:
     counters = summary["counters"]
     return {
         "mode": args.mode,
+        "scan_interval_s": args.scan_interval if args.mode == "lockstep" else None,
+        "naive_interval_s": args.naive_interval if args.mode == "naive" else None,
         "scenario": "peak-sale",
         "duration_s": args.duration,
         "wall_s": round(elapsed, 1),
@@ -240,6 +244,9 @@ async def run(args) -> dict:
         "deposco_counters": {k: v for k, v in counters["deposco"].items() if "429" in k or "throttl" in k.lower()},
         "sync_lag_max_s": round(max(lag), 2) if lag else None,
         "driver_max_lag_s": summary["events"]["max_lag_s"],
+        "oversold_examples": oversold.get("examples", [])[:3],
+        "truth_keys": {k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items() if kk != "examples"})
+                       for k, v in truth.items() if k != "oversold"},
     }
 
 
@@ -296,6 +303,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--settle", type=float, default=10.0, help="seconds after the sale before the truth is read")
     parser.add_argument("--naive-interval", type=float, default=60.0)
+    parser.add_argument("--scan-interval", type=int, default=5, help="inventory.scan_interval_seconds (lockstep mode)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--database-url")
     args = parser.parse_args()
