@@ -16,6 +16,8 @@ The in-flight terms of the stock equation are read here too, from the order and 
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -373,3 +375,286 @@ async def published_rows(conn: AsyncConnection, brand: str, sku: str) -> list:
         .order_by(stock_published.c.pool)
     )
     return list(rows)
+
+
+# --- reconciliation -------------------------------------------------------------------------------------------
+# Bulk reads for flows/inventory/reconcile.py: whole tables of one brand as polars frames, a million rows in a
+# second or two. They go through the raw driver, not SQLAlchemy rows: SQLite rows arrive as plain tuples in
+# chunks (fetchmany) and become one frame per chunk; PostgreSQL sends CSV through COPY, parsed by polars in one
+# go — no Python object per row at all. Everything is read in one read-only snapshot transaction (deferred BEGIN
+# on SQLite, which in WAL mode neither blocks nor waits for the writer; REPEATABLE READ on PostgreSQL), so the
+# readings and the in-flight units agree with each other.
+
+
+@dataclass
+class ReconcileSnapshot:
+    """What the store knows, as frames (see ``domain/drift.py`` for the schemas)."""
+
+    readings: Any  # facility, sku, atp, as_of
+    in_flight: Any  # pool, facility, sku, confirmed_at, open, shipped
+    allocated: Any  # pool, sku, allocated: Centra allocations Lockstep knows of (light pass)
+
+
+_CHUNK_ROWS = 100_000
+
+
+def _frame_from_rows(rows: list[tuple], schema: dict, times: tuple[str, ...]) -> Any:
+    import polars as pl
+
+    raw = {name: (pl.String if name in times else dtype) for name, dtype in schema.items()}
+    frame = pl.DataFrame(rows, schema=raw, orient="row")
+    return frame.with_columns(
+        pl.col(name).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us").dt.replace_time_zone("UTC")
+        for name in times
+    )
+
+
+def _frame_from_csv(data: bytes, schema: dict, times: tuple[str, ...]) -> Any:
+    import polars as pl
+
+    raw = {name: (pl.Int64 if name in times else dtype) for name, dtype in schema.items()}
+    frame = pl.read_csv(data, has_header=False, new_columns=list(schema), schema=raw) if data else None
+    if frame is None:
+        frame = pl.DataFrame(schema=raw)
+    return frame.with_columns(pl.from_epoch(pl.col(name), time_unit="us").dt.replace_time_zone("UTC") for name in times)
+
+
+class _BulkReader:
+    """Runs plain SQL on the raw driver connection of one snapshot transaction and returns frames.
+
+    SQL is written with ``:1, :2`` placeholders and timestamp columns named in ``times``; the reader rewrites
+    both per dialect (SQLite keeps timestamps as text, PostgreSQL sends microseconds since the epoch).
+    """
+
+    def __init__(self, dialect: str, driver: Any):
+        self.dialect, self.driver = dialect, driver
+
+    def _sql(self, sql: str, times: tuple[str, ...], columns: dict[str, str]) -> str:
+        mark = "?" if self.dialect == "sqlite" else "$"
+        sql = re.sub(r"(?<!:):(\d+)", lambda m: f"{mark}{m.group(1)}", sql)
+        for name in times:
+            expression = columns[name]
+            if self.dialect == "postgresql":
+                expression = f"(extract(epoch from {expression}) * 1000000)::bigint"
+            sql = sql.replace(f"{{{name}}}", expression)
+        return sql
+
+    async def frame(self, sql: str, args: list, schema: dict, *, times: dict[str, str] | None = None) -> Any:
+        import polars as pl
+
+        times = times or {}
+        sql = self._sql(sql, tuple(times), times)
+        if self.dialect == "postgresql":
+            import io
+
+            buffer = io.BytesIO()
+            await self.driver.copy_from_query(sql, *args, output=buffer, format="csv")
+            return _frame_from_csv(buffer.getvalue(), schema, tuple(times))
+        cursor = await self.driver.execute(sql, args)
+        frames = []
+        try:
+            while rows := await cursor.fetchmany(_CHUNK_ROWS):
+                frames.append(_frame_from_rows(rows, schema, tuple(times)))
+        finally:
+            await cursor.close()
+        if not frames:
+            return _frame_from_rows([], schema, tuple(times))
+        return pl.concat(frames, rechunk=True)
+
+
+@contextlib.asynccontextmanager
+async def _snapshot(engine: Any):
+    """A read-only snapshot on the raw driver connection, handed back to the pool afterwards."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        if conn.dialect.name == "postgresql":
+            # SQLAlchemy opens the snapshot transaction; COPY then runs inside it on the same connection.
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            await conn.execute(select(1))
+            yield _BulkReader("postgresql", driver)
+        else:
+            await driver.execute("BEGIN")  # deferred: a WAL read snapshot that takes no write lock
+            try:
+                yield _BulkReader("sqlite", driver)
+            finally:
+                await driver.execute("ROLLBACK")
+
+
+async def reconcile_snapshot(engine: Any, brand: str, facilities: Iterable[str]) -> ReconcileSnapshot:
+    """Readings of ``facilities`` (the brand's live ones), in-flight units and known Centra allocations.
+
+    In-flight units follow :func:`in_flight`: open units of order lines whose Deposco sales order is not
+    cancelled (confirmation time kept, the equation decides), and units of shipments Centra has not completed
+    (detected, created, captured) mapped back to their line's SKU. The allocation Lockstep knows of is every
+    open unit of a not-cancelled line (confirmed in Deposco or not: Centra allocated it at checkout) plus every
+    unit of a shipment not completed in Centra (failed ones included: Centra still holds them).
+    """
+    import json
+
+    import polars as pl
+
+    from lockstep.domain.drift import IN_FLIGHT_SCHEMA, READINGS_SCHEMA
+
+    facilities = sorted(set(facilities))
+    open_schema = {"pool": pl.String, "facility": pl.String, "sku": pl.String, "confirmed_at": None, "open": pl.Int64}
+    route_schema = {
+        "pool": pl.String,
+        "order_number": pl.String,
+        "line_id": pl.Int64,
+        "facility": pl.String,
+        "sku": pl.String,
+        "confirmed_at": None,
+        "cancelled": pl.Int64,
+    }
+    shipment_schema = {
+        "pool": pl.String,
+        "order_number": pl.String,
+        "facility": pl.String,
+        "state": pl.String,
+        "lines": pl.String,
+    }
+    async with _snapshot(engine) as reader:
+        if facilities:
+            marks = ", ".join(f":{i + 2}" for i in range(len(facilities)))
+            readings = await reader.frame(
+                f"SELECT facility, sku, atp, {{as_of}} FROM stock_levels WHERE brand = :1 AND facility IN ({marks})",
+                [brand, *facilities],
+                {k: v for k, v in READINGS_SCHEMA.items() if k != "as_of"} | {"as_of": None},
+                times={"as_of": "as_of"},
+            )
+        else:
+            readings = pl.DataFrame(schema=READINGS_SCHEMA)
+        opened = await reader.frame(
+            "SELECT u.pool, u.facility, u.sku, {confirmed_at}, u.quantity - u.cancelled - u.shipped"
+            " FROM order_units u LEFT JOIN sales_orders so ON so.brand = u.brand AND so.number = u.sales_order"
+            " WHERE u.brand = :1 AND so.cancelled_at IS NULL AND u.quantity - u.cancelled - u.shipped > 0",
+            [brand],
+            open_schema,
+            times={"confirmed_at": "so.confirmed_at"},
+        )
+        shipments = await reader.frame(
+            "SELECT pool, order_number, facility, state, lines FROM shipments WHERE brand = :1 AND state <> :2",
+            [brand, "completed"],
+            shipment_schema,
+        )
+        routes = await reader.frame(
+            "SELECT u.pool, u.order_number, u.line_id, u.facility, u.sku, {confirmed_at},"
+            " CASE WHEN so.cancelled_at IS NULL THEN 0 ELSE 1 END"
+            " FROM order_units u LEFT JOIN sales_orders so ON so.brand = u.brand AND so.number = u.sales_order"
+            " WHERE u.brand = :1 AND u.order_number IN"
+            " (SELECT order_number FROM shipments WHERE brand = :1 AND state <> :2)",
+            [brand, "completed"],
+            route_schema,
+            times={"confirmed_at": "so.confirmed_at"},
+        )
+    # Shipment lines are JSON pairs (line id, units); only shipments Centra has not completed, so few rows.
+    exploded = [
+        (pool, number, facility, state, int(line_id), int(units))
+        for pool, number, facility, state, lines in shipments.iter_rows()
+        for line_id, units in (json.loads(lines) if isinstance(lines, str) else lines or [])
+    ]
+    shipped = pl.DataFrame(
+        exploded,
+        schema={
+            "pool": pl.String,
+            "order_number": pl.String,
+            "facility": pl.String,
+            "state": pl.String,
+            "line_id": pl.Int64,
+            "units": pl.Int64,
+        },
+        orient="row",
+    ).join(routes, on=["pool", "order_number", "line_id", "facility"], how="inner")
+    from lockstep.store.shipments import CAPTURED, CREATED, DETECTED
+
+    shipped_in_flight = shipped.filter(pl.col("state").is_in([DETECTED, CREATED, CAPTURED])).select(
+        "pool",
+        "facility",
+        "sku",
+        pl.when(pl.col("cancelled") == 1).then(None).otherwise(pl.col("confirmed_at")).alias("confirmed_at"),
+        pl.lit(0, dtype=pl.Int64).alias("open"),
+        pl.col("units").alias("shipped"),
+    )
+    in_flight = pl.concat(
+        [opened.with_columns(pl.lit(0, dtype=pl.Int64).alias("shipped")), shipped_in_flight], how="vertical_relaxed"
+    ).cast({k: v for k, v in IN_FLIGHT_SCHEMA.items() if k != "confirmed_at"})
+    allocated = (
+        pl.concat(
+            [opened.select("pool", "sku", pl.col("open").alias("units")), shipped.select("pool", "sku", "units")],
+            how="vertical_relaxed",
+        )
+        .group_by("pool", "sku")
+        .agg(pl.col("units").sum().cast(pl.Int64).alias("allocated"))
+    )
+    return ReconcileSnapshot(readings=readings, in_flight=in_flight, allocated=allocated)
+
+
+async def drift_context(
+    conn: AsyncConnection, brand: str, keys: Iterable[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], tuple[int, datetime]], dict[tuple[str, str], datetime]]:
+    """For drifting keys only: (believed quantity, published_at) and the dirty ``since`` — the evidence."""
+    by_pool: dict[str, list[str]] = defaultdict(list)
+    for pool, sku in keys:
+        by_pool[pool].append(sku)
+    published: dict[tuple[str, str], tuple[int, datetime]] = {}
+    dirty: dict[tuple[str, str], datetime] = {}
+    for pool, skus in by_pool.items():
+        for start in range(0, len(skus), 500):
+            chunk = skus[start : start + 500]
+            rows = await conn.execute(
+                select(stock_published.c.sku, stock_published.c.quantity, stock_published.c.published_at).where(
+                    stock_published.c.brand == brand, stock_published.c.pool == pool, stock_published.c.sku.in_(chunk)
+                )
+            )
+            published.update({(pool, r.sku): (r.quantity, r.published_at) for r in rows})
+            rows = await conn.execute(
+                select(stock_dirty.c.sku, stock_dirty.c.since).where(
+                    stock_dirty.c.brand == brand, stock_dirty.c.pool == pool, stock_dirty.c.sku.in_(chunk)
+                )
+            )
+            dirty.update({(pool, r.sku): r.since for r in rows})
+    return published, dirty
+
+
+async def record_drift(
+    conn: AsyncConnection, brand: str, pools: Iterable[str], rows: list[dict[str, Any]], *, now: datetime
+) -> int:
+    """Make ``stock_drift`` the current drift set of ``pools``: upsert ``rows`` (a row already there keeps its
+    ``first_seen``) and delete the pools' rows this pass did not see again (they converged). Returns deleted."""
+    if rows:
+        stmt = insert_for(conn)(stock_drift)
+        upsert = stmt.on_conflict_do_update(
+            index_elements=["brand", "pool", "sku"],
+            set_={
+                name: getattr(stmt.excluded, name)
+                for name in ("expected", "centra", "difference", "percent", "last_seen", "evidence")
+            },
+        )
+        for start in range(0, len(rows), 1000):
+            await conn.execute(
+                upsert,
+                [{"brand": brand, "first_seen": now, "last_seen": now, **row} for row in rows[start : start + 1000]],
+            )
+    result = await conn.execute(
+        delete(stock_drift).where(
+            stock_drift.c.brand == brand, stock_drift.c.pool.in_(sorted(set(pools))), stock_drift.c.last_seen < now
+        )
+    )
+    return result.rowcount or 0
+
+
+async def forget_published(conn: AsyncConnection, brand: str, keys: Iterable[tuple[str, str]]) -> None:
+    """Drop what Lockstep believes Centra holds for these keys, so the publisher writes them whatever it computes."""
+    by_pool: dict[str, list[str]] = defaultdict(list)
+    for pool, sku in keys:
+        by_pool[pool].append(sku)
+    for pool, skus in by_pool.items():
+        for start in range(0, len(skus), 500):
+            await conn.execute(
+                delete(stock_published).where(
+                    stock_published.c.brand == brand,
+                    stock_published.c.pool == pool,
+                    stock_published.c.sku.in_(skus[start : start + 500]),
+                )
+            )
