@@ -108,3 +108,46 @@ async def test_a_centra_order_exported_to_deposco_is_counted_once(db_url, tmp_pa
         assert physical == expected(world, "eu", sku, held_open=1)
         assert physical - allocated == expected(world, "eu", sku)
         assert before[0] == physical  # same physical: the order only moved from "available" to "allocated"
+
+
+async def test_bad_readings_and_refused_sizes_never_stop_the_others(db_url, tmp_path):
+    """Negative ATP, an unknown facility, a SKU Centra does not know, a reading missing for one live facility:
+    each handled with a record, the other sizes still land, nothing negative is ever published."""
+    from datetime import timedelta
+
+    from lockstep.clock import utcnow
+    from lockstep.domain.model import StockReading
+    from lockstep.flows.inventory.ingest import take_readings
+    from lockstep.store import exceptions as exc_store
+
+    async with brand_world(db_url, tmp_path) as world:
+        good, negative = world.seeded.items[0].item, world.seeded.items[1].item
+        now = utcnow() + timedelta(seconds=1)  # newer than anything the seeding wrote
+        readings = [
+            StockReading("SE-STO", good, on_hand=9, atp=9, as_of=now),
+            StockReading("GB-MKN", good, on_hand=4, atp=4, as_of=now),
+            StockReading("SE-STO", negative, on_hand=0, atp=-3, as_of=now),
+            StockReading("GB-MKN", negative, on_hand=0, atp=-1, as_of=now),
+            StockReading("XX-NOPE", good, on_hand=50, atp=50, as_of=now),  # not in the topology: never published
+            StockReading("SE-STO", "NOT-IN-CENTRA", on_hand=5, atp=5, as_of=now),
+            StockReading("GB-MKN", "NOT-IN-CENTRA", on_hand=5, atp=5, as_of=now),
+            StockReading("SE-STO", "ONLY-ONE-FACILITY", on_hand=5, atp=5, as_of=now),  # uk lacks GB-MKN: unknown
+        ]
+        async with world.runtime.engine.begin() as conn:
+            await take_readings(conn, world.topology, readings, reason="test", now=now)
+        await world.run_jobs(horizon_s=1.0)
+
+        assert centra_level(world, "eu", good)[0] == 9 * 7 // 10 - world.topology.safety_buffer("eu", good)
+        assert centra_level(world, "eu", negative)[0] == 0
+        assert centra_level(world, "uk", negative)[0] == 0
+        async with world.runtime.engine.connect() as conn:
+            believed = await stock_store.believed(conn, world.brand, "uk", ["ONLY-ONE-FACILITY", good])
+            refused = [
+                r
+                for r in await exc_store.list_exceptions(conn, brand=world.brand, limit=100)
+                if r.kind == "stock_write_rejected"
+            ]
+            assert await stock_store.oldest_dirty(conn) == {}  # nothing left to crash-loop on
+        assert "ONLY-ONE-FACILITY" not in believed and good in believed
+        assert {r.entity_id for r in refused} >= {"eu", "uk"}
+        assert all("NOT-IN-CENTRA" in str(r.evidence) for r in refused)
