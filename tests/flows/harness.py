@@ -160,6 +160,7 @@ async def brand_world(
     scenario: str = "steady",
     items: bool = True,
     wrap_deposco=None,
+    wrap_centra=None,
     auto_fulfil: bool = False,
 ):
     """Both simulators (no throttles, so tests measure Lockstep), seeded; a Runtime; items synced if asked."""
@@ -169,6 +170,7 @@ async def brand_world(
         centra_options={"rate_limits": False},
         deposco_options={"requests_per_second": 0},
         wrap_deposco=wrap_deposco,
+        wrap_centra=wrap_centra,
     ) as sims:
         async with sims.endpoints().centra_client() as c_http, sims.endpoints().deposco_client() as d_http:
             seeded = await seed_world(

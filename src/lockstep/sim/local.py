@@ -80,11 +80,13 @@ def local_simulators(
     centra_options: Mapping[str, Any] | None = None,
     deposco_options: Mapping[str, Any] | None = None,
     wrap_deposco: Callable[[Any], Any] | None = None,
+    wrap_centra: Callable[[Any], Any] | None = None,
 ) -> Iterator[LocalSimulators]:
     """Start both simulators on free ports of 127.0.0.1 for the duration of the block.
 
     ``wrap_deposco`` lets a test put an ASGI wrapper in front of the Deposco simulator (e.g. to hold back an
-    answer after the request was processed, which no fault of the simulator itself does).
+    answer after the request was processed, which no fault of the simulator itself does); ``wrap_centra`` the
+    same in front of the Centra simulator.
     """
     business_unit = topology.deposco.business_unit
     tenant = business_unit.lower()
@@ -98,7 +100,8 @@ def local_simulators(
         **(deposco_options or {}),
     )
     served = wrap_deposco(deposco_app) if wrap_deposco else deposco_app
-    with running(centra_app) as centra_url, running(served) as deposco_url:
+    centra_served = wrap_centra(centra_app) if wrap_centra else centra_app
+    with running(centra_served) as centra_url, running(served) as deposco_url:
         yield LocalSimulators(
             centra_url.rstrip("/"),
             centra_token,
