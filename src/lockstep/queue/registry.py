@@ -16,19 +16,26 @@ Handler = Callable[["JobContext"], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Task:
+    """``batch`` > 1: the worker hands up to that many ready jobs of this task (same brand) to one handler call
+    (``ctx.jobs``), and ``ctx.transaction()`` completes them all together. A failure retries each job on its own
+    schedule; the handler decides per job only by what it commits."""
+
     name: str
     handler: Handler
     retry: RetryPolicy = DEFAULT_POLICY
+    batch: int = 1
 
 
 @dataclass
 class TaskRegistry:
     tasks: dict[str, Task] = field(default_factory=dict)
 
-    def register(self, name: str, handler: Handler, retry: RetryPolicy = DEFAULT_POLICY) -> None:
+    def register(self, name: str, handler: Handler, retry: RetryPolicy = DEFAULT_POLICY, *, batch: int = 1) -> None:
         if name in self.tasks:
             raise ValueError(f"task {name!r} registered twice")
-        self.tasks[name] = Task(name, handler, retry)
+        if batch < 1:
+            raise ValueError(f"task {name!r}: batch must be at least 1")
+        self.tasks[name] = Task(name, handler, retry, batch)
 
     def task(self, name: str, retry: RetryPolicy = DEFAULT_POLICY) -> Callable[[Handler], Handler]:
         """Decorator form of :meth:`register`."""
@@ -48,5 +55,5 @@ class TaskRegistry:
     def merged(self, other: TaskRegistry) -> TaskRegistry:
         result = TaskRegistry(dict(self.tasks))
         for task in other.tasks.values():
-            result.register(task.name, task.handler, task.retry)
+            result.register(task.name, task.handler, task.retry, batch=task.batch)
         return result

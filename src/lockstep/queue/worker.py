@@ -35,10 +35,18 @@ OwnerResolver = Callable[[str, str], str | None]
 
 @dataclass
 class JobContext:
+    """What a handler gets. ``job`` is the (first) job; a batch task's handler gets every job of its batch in
+    ``jobs`` (same task and brand), and ``transaction()`` then completes all of them with the handler's writes."""
+
     job: q.Job
     engine: AsyncEngine
     services: Any = None
+    jobs: list[q.Job] = field(default_factory=list)
     completed: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        if not self.jobs:
+            self.jobs = [self.job]
 
     @property
     def brand(self) -> str:
@@ -48,6 +56,10 @@ class JobContext:
     def payload(self) -> dict[str, Any]:
         return self.job.payload
 
+    @property
+    def payloads(self) -> list[dict[str, Any]]:
+        return [job.payload for job in self.jobs]
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """The job's final transaction: the handler's writes and the completion commit together."""
@@ -55,8 +67,14 @@ class JobContext:
             raise RuntimeError("a job can only complete once; open ctx.transaction() a single time")
         async with self.engine.begin() as conn:
             yield conn
-            if not await q.complete(conn, self.job):
-                raise LeaseLost(f"job {self.job.id}: lease lost before completion; changes rolled back")
+            if len(self.jobs) == 1:
+                if not await q.complete(conn, self.job):
+                    raise LeaseLost(f"job {self.job.id}: lease lost before completion; changes rolled back")
+            else:
+                ours = await q.complete_many(conn, self.jobs)
+                if len(ours) != len(self.jobs):
+                    lost = sorted(j.id for j in self.jobs if j.id not in ours)
+                    raise LeaseLost(f"jobs {lost}: lease lost before completion; changes of the batch rolled back")
         self.completed = True
 
 
@@ -131,7 +149,8 @@ class Worker:
         self.services = services
         self.owner_for = owner_for or (lambda _brand, _kind: None)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.inflight: dict[asyncio.Task, q.Job] = {}
+        self.inflight: dict[asyncio.Task, list[q.Job]] = {}
+        self.running = 0  # jobs held by inflight handler calls (a batch counts each of its jobs)
         self.completer = _BatchCompleter(engine)
         self.stats = {"done": 0, "retried": 0, "dead": 0, "lost": 0, "swept": 0}
 
@@ -146,14 +165,15 @@ class Worker:
         stop_wait = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
-                free = self.concurrency - len(self.inflight)
+                free = self.concurrency - self.running
                 # Claim in batches: topping up one slot at a time would cost a claim transaction per job.
                 batch_ready = free >= max(1, self.concurrency // 2) or not self.inflight
                 claimed = await self._claim(free) if free > 0 and batch_ready else []
-                for job in claimed:
-                    task = asyncio.create_task(self._execute(job))
-                    self.inflight[task] = job
-                    task.add_done_callback(self.inflight.pop)
+                for group in self._groups(claimed):
+                    task = asyncio.create_task(self._execute(group))
+                    self.inflight[task] = group
+                    self.running += len(group)
+                    task.add_done_callback(self._finished)
                 if until_idle and not claimed and not self.inflight:
                     break
                 if (claimed and len(claimed) == free) or (free > 0 and not batch_ready):
@@ -170,6 +190,26 @@ class Worker:
             await asyncio.gather(*background, return_exceptions=True)
             log.info("worker stopped", worker=self.worker_id, **self.stats)
         return dict(self.stats)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self.running -= len(self.inflight.pop(task, ()))
+
+    def _groups(self, claimed: list[q.Job]) -> list[list[q.Job]]:
+        """One group per handler call: a job alone, or up to ``batch`` jobs of a batch task and brand together."""
+        groups: list[list[q.Job]] = []
+        open_batches: dict[tuple[str, str], list[q.Job]] = {}
+        for job in claimed:
+            task = self.registry.get(job.task)
+            if task is None or task.batch <= 1:
+                groups.append([job])
+                continue
+            key = (job.task, job.brand)
+            current = open_batches.get(key)
+            if current is None or len(current) >= task.batch:
+                current = open_batches[key] = []
+                groups.append(current)
+            current.append(job)
+        return groups
 
     async def _claim(self, limit: int) -> list[q.Job]:
         async with self.engine.begin() as conn:
@@ -188,35 +228,42 @@ class Worker:
 
     # --- one job ------------------------------------------------------------------------------------------
 
-    async def _execute(self, job: q.Job) -> None:
+    async def _execute(self, group: list[q.Job]) -> None:
+        job = group[0]
         task = self.registry.get(job.task)
         started = time.perf_counter()
         if task is None:
             await self._record_failure(job, PermanentError(f"no handler registered for task {job.task!r}"), None)
             return
-        ctx = JobContext(job, self.engine, self.services)
+        ctx = JobContext(job, self.engine, self.services, jobs=group)
         try:
             await task.handler(ctx)
             if not ctx.completed:
-                await self.completer.complete(job)
+                await asyncio.gather(*(self.completer.complete(j) for j in group))
                 ctx.completed = True
-            self.stats["done"] += 1
-            JOBS_FINISHED.labels(job.task, "done").inc()
+            self.stats["done"] += len(group)
+            JOBS_FINISHED.labels(job.task, "done").inc(len(group))
         except LeaseLost as error:
-            self.stats["lost"] += 1
-            JOBS_FINISHED.labels(job.task, "lease_lost").inc()
+            self.stats["lost"] += len(group)
+            JOBS_FINISHED.labels(job.task, "lease_lost").inc(len(group))
             log.warning("lease lost", job=job.id, task=job.task, error=str(error))
+            if len(group) > 1:  # the batch was rolled back: the jobs still ours go back at once, not at lease expiry
+                again = RetryLater(0.0, "another job of its batch lost its lease")
+                for j in group:
+                    await self._record_failure(j, again, task.retry)
         except asyncio.CancelledError:
             if not ctx.completed:
                 async with self.engine.begin() as conn:
-                    await q.release(conn, job)
-                log.info("job released at shutdown", job=job.id, task=job.task)
+                    for j in group:
+                        await q.release(conn, j)
+                log.info("job released at shutdown", job=job.id, task=job.task, jobs=len(group))
             raise
         except Exception as error:
             if ctx.completed:
                 log.error("handler raised after its job completed", job=job.id, error=_describe(error))
             else:
-                await self._record_failure(job, error, task.retry)
+                for j in group:
+                    await self._record_failure(j, error, task.retry)
         finally:
             JOB_SECONDS.labels(job.task).observe(time.perf_counter() - started)
 
@@ -268,7 +315,7 @@ class Worker:
     async def _heartbeat(self, stop: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(self.lease_s / 3)
-            held = {job.id: (task, job) for task, job in self.inflight.items()}
+            held = {job.id: (task, job) for task, group in self.inflight.items() for job in group}
             if not held:
                 continue
             try:
