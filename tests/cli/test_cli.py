@@ -173,6 +173,7 @@ def test_run_serves_health_and_metrics_then_stops_on_sigterm(tmp_path, db_url):
             assert time.monotonic() < deadline, "the scheduled config monitor job never ran"
             time.sleep(0.3)
         assert 'lockstep_queue_jobs{status="done"}' in metrics
+        assert 'lockstep_stock_sync_lag_seconds{brand="nordwind"} 0.0' in metrics
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)
     finally:

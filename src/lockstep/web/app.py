@@ -14,13 +14,18 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from lockstep.clock import utcnow
 from lockstep.queue import jobs as q
 from lockstep.store import migrate
 from lockstep.store import orders as order_store
+from lockstep.store import stock as stock_store
 from lockstep.web import deposco_webhooks, webhooks
 
 QUEUE_DEPTH = Gauge("lockstep_queue_jobs", "Jobs by status", ["status"])
 ORDERS = Gauge("lockstep_orders", "Orders by flow state", ["brand", "state"])
+STOCK_SYNC_LAG = Gauge(
+    "lockstep_stock_sync_lag_seconds", "Age of the oldest (pool, SKU) whose new stock is not yet in Centra", ["brand"]
+)
 OLDEST_PENDING = Gauge("lockstep_queue_oldest_pending_seconds", "Age of the oldest ready pending job")
 
 
@@ -56,6 +61,11 @@ def create_app(runtime: Any) -> FastAPI:
             for brand in runtime.brands:
                 for state, count in (await order_store.counts_by_state(conn, brand)).items():
                     ORDERS.labels(brand, state).set(count)
+            oldest_dirty = await stock_store.oldest_dirty(conn)
+            now = utcnow()
+            for brand in runtime.brands:
+                since = oldest_dirty.get(brand)
+                STOCK_SYNC_LAG.labels(brand).set((now - since).total_seconds() if since else 0.0)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

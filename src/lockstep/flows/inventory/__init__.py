@@ -5,16 +5,12 @@
 - ``reconcile``: expected vs Centra for every (pool, SKU) in bulk -> ``stock_drift``, corrected and auto-resolved.
 """
 
-import importlib
-import importlib.util
-
 from lockstep.queue import TaskRegistry
 
 
 def register(registry: TaskRegistry) -> None:
-    from lockstep.flows.inventory import ingest, publish
+    from lockstep.flows.inventory import ingest, publish, reconcile
 
     ingest.register(registry)
     publish.register(registry)
-    if importlib.util.find_spec("lockstep.flows.inventory.reconcile"):  # reconciliation lands separately
-        importlib.import_module("lockstep.flows.inventory.reconcile").register(registry)
+    reconcile.register(registry)
