@@ -34,6 +34,7 @@ count drops to two.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,7 +66,13 @@ from lockstep.store import shipments as store
 
 log = structlog.get_logger("lockstep.shipments")
 
-POLL, CONFIRM, HINT, MONITOR = "shipments.poll", "shipments.confirm", "shipments.hint", "monitor.shipments"
+POLL, CONFIRM, COMPLETE, HINT, MONITOR = (
+    "shipments.poll",
+    "shipments.confirm",
+    "shipments.complete",
+    "shipments.hint",
+    "monitor.shipments",
+)
 POLL_CURSOR = "shipments.deposco_updated_after"
 CONFIRM_PRIORITY = 7  # a waiting customer and an open order-to-cash cycle: ahead of routine work
 
@@ -159,7 +166,7 @@ async def detect(conn: AsyncConnection, runtime: Any, brand: str, shipment: Ware
             sale.order_number,
         )
         return shipment_id
-    await _enqueue_confirm(conn, brand, shipment_id, mapping.pool)
+    await _enqueue_confirm(conn, brand, shipment_id)
     return shipment_id
 
 
@@ -181,20 +188,22 @@ async def _more_tracking(conn: AsyncConnection, brand: str, shipment: WarehouseS
         values["packages"] = shipment.packages
     await store.update_step(conn, record.id, **values)
     if record.state != store.FAILED:
-        await _enqueue_confirm(conn, brand, record.id, record.pool)
+        await _enqueue_confirm(conn, brand, record.id)
 
 
 async def _enqueue_confirm(
-    conn: AsyncConnection, brand: str, shipment_id: int, pool: str, *, retry: bool = False, **kwargs: Any
+    conn: AsyncConnection, brand: str, shipment_id: int, *, retry: bool = False, **kwargs: Any
 ) -> None:
-    """One pending confirmation per shipment (coalesced), in the lane of its stock pool (DESIGN §4)."""
+    """One pending confirmation per shipment (coalesced) and one running (its own lane): two workers never
+    create for the same shipment at once. Shipments of one pool are confirmed in parallel; only their
+    completions share the pool's lane (:func:`complete`)."""
     await enqueue(
         conn,
         brand=brand,
         task=CONFIRM,
         payload={"shipment": shipment_id, **({"retry": True} if retry else {})},
         dedupe_key=f"confirm:{shipment_id}",
-        lane=f"pool:{pool}",
+        lane=f"shipment:{shipment_id}",
         priority=CONFIRM_PRIORITY,
         **kwargs,
     )
@@ -226,7 +235,8 @@ async def hint(ctx: JobContext) -> None:
 
 
 async def confirm(ctx: JobContext) -> None:
-    """Bring the Centra shipment for one Deposco shipment to completed, resuming at the first missing step."""
+    """Bring the Centra shipment for one Deposco shipment to captured, resuming at the first missing step; the
+    completion itself is ``shipments.complete``, in the pool's lane."""
     runtime, brand = ctx.services, ctx.brand
     async with runtime.engine.connect() as conn:
         record = await store.get(conn, int(ctx.payload["shipment"]))
@@ -235,46 +245,106 @@ async def confirm(ctx: JobContext) -> None:
     if record.state == store.COMPLETED:
         await _send_late_tracking(ctx, record)
         return
+    if record.state == store.CAPTURED:  # e.g. more tracking arrived before the completion: it rides along
+        async with ctx.transaction() as conn:
+            await _enqueue_complete(conn, record)
+        return
     centra = runtime.centra(brand)
-    settings = runtime.brands[brand].shipments
+    spent, values = 0, {}  # steps taken since the last commit: written together with the next one
     try:
         found = await _locate(runtime, record)
         if found is None:
             found = await _create(runtime, record)
+            spent += 1
+            values.update(centra_id=found.shipment_id, centra_number=found.number, state=store.CREATED)
         if not found.external_id:
-            result = await centra.update_shipment(found.shipment_id, external_id=record.deposco_number)
-            found = result.value
-            await _step(runtime, record.id, mutations=1, tagged_at=utcnow())
+            found = (await centra.update_shipment(found.shipment_id, external_id=record.deposco_number)).value
+            spent += 1
+            values["tagged_at"] = utcnow()
         if not found.is_shipped and not (found.is_captured or found.is_paid):
+            await _step(runtime, record.id, mutations=spent, **values)
+            spent, values = 0, {}
             capture = await _capture(runtime, record, found)
             if capture.value.pending:
                 await _capture_later(ctx, record)
                 return
             found = capture.value.shipment
-        if record.state != store.CAPTURED:
-            await _step(runtime, record.id, state=store.CAPTURED, captured_at=utcnow(), last_error=None)
-        cost, currency = await _shipping_cost(runtime, record)
-        if not found.is_shipped:
-            await centra.complete_shipment(
-                found.shipment_id,
-                _dispatch(record),
-                send_email=settings.send_email,
-                shipping_cost=cost or None,
-                currency=currency,
-                priority=Priority.HIGH,
-            )
-            await _step(runtime, record.id, mutations=1)
     except _CaptureFailed as failure:
         await _fail(ctx, record, "capture_failed", failure.message, failure.evidence)
         return
     except Permanent as error:
+        await _step(runtime, record.id, mutations=spent, **values)
         await _fail(ctx, record, "shipment_rejected", f"Centra refused: {error}", {"error": str(error)})
         return
+    except Exception:
+        if spent:  # e.g. a timeout after the create: keep what is known for the retry (it also finds it anyway)
+            with contextlib.suppress(Exception):
+                await _step(runtime, record.id, mutations=spent, **values)
+        raise
+    if found.is_shipped:  # completed by an attempt whose record was lost: only the bookkeeping is left
+        await _step(runtime, record.id, mutations=spent, **values)
+        await _finish(ctx, record)
+        return
+    # Created, tagged and captured in the normal case with one commit: it also decides who carries the order's
+    # shipping cost and queues the completion in the pool's lane.
     async with ctx.transaction() as conn:
-        current = await store.get(conn, record.id)  # tracking may have grown while completing: sent next time
+        values.update(state=store.CAPTURED, captured_at=utcnow(), last_error=None, next_capture_at=None)
+        await store.update_step(conn, record.id, mutations=spent, **values)
+        await _decide_shipping_cost(conn, record)
+        await _enqueue_complete(conn, record)
+
+
+async def complete(ctx: JobContext) -> None:
+    """``completeShipment`` for a captured shipment: carrier, service, tracking, packages, shipped-at, the
+    shipping cost if it is the order's first, and ``sendEmail``.
+
+    Runs in the lane of the shipment's stock pool: Centra's stock drops with the completion, so it must not
+    land between computing and publishing that pool's stock (DESIGN §4). Only this step is serialised there;
+    creating, tagging and capturing touch no stock. A completion whose answer was lost is recognised on the
+    retry: Centra refuses a second completion, and the shipment it refused is then found already shipped.
+    """
+    runtime, brand = ctx.services, ctx.brand
+    async with runtime.engine.connect() as conn:
+        record = await store.get(conn, int(ctx.payload["shipment"]))
+    if record is None or record.state != store.CAPTURED or record.centra_id is None:
+        return
+    async with runtime.engine.connect() as conn:
+        order = await order_store.get(conn, brand, record.order_number)
+    currency = from_snapshot(order.snapshot).currency if order else ""
+    cost = record.shipping_cost
+    if cost is None:  # captured before the cost was decided at capture time
+        async with runtime.engine.begin() as conn:
+            cost = await _decide_shipping_cost(conn, record)
+    centra = runtime.centra(brand)
+    try:
+        await centra.complete_shipment(
+            record.centra_id,
+            _dispatch(record),
+            send_email=runtime.brands[brand].shipments.send_email,
+            shipping_cost=cost or None,
+            currency=currency,
+            priority=Priority.HIGH,
+        )
+    except Permanent as error:
+        found = await centra.find_shipment(record.deposco_number, priority=Priority.HIGH)
+        if found is None or not found.is_shipped:
+            await _fail(ctx, record, "shipment_rejected", f"Centra refused: {error}", {"error": str(error)})
+            return
+        await _finish(ctx, record)  # our earlier completion, whose answer was lost
+        return
+    await _finish(ctx, record, mutations=1)
+
+
+async def _finish(ctx: JobContext, record: store.ShipmentRecord, *, mutations: int = 0) -> None:
+    """Completed in Centra: record it, clear its exceptions, move the order on, pass on tracking that arrived
+    meanwhile — one commit, together with the job's completion."""
+    brand = ctx.brand
+    async with ctx.transaction() as conn:
+        current = await store.get(conn, record.id)
         await store.update_step(
             conn,
             record.id,
+            mutations=mutations,
             state=store.COMPLETED,
             completed_at=utcnow(),
             last_error=None,
@@ -285,7 +355,19 @@ async def confirm(ctx: JobContext) -> None:
             await exc_store.auto_resolve(conn, brand=brand, kind=kind, dedupe_key=record.deposco_number)
         await _order_progress(conn, brand, record.order_number)
         if current is not None and late_tracking(record.tracking, current.tracking):
-            await _enqueue_confirm(conn, brand, record.id, record.pool)
+            await _enqueue_confirm(conn, brand, record.id)
+
+
+async def _enqueue_complete(conn: AsyncConnection, record: store.ShipmentRecord) -> None:
+    await enqueue(
+        conn,
+        brand=record.brand,
+        task=COMPLETE,
+        payload={"shipment": record.id},
+        dedupe_key=f"complete:{record.id}",
+        lane=f"pool:{record.pool}",
+        priority=CONFIRM_PRIORITY,
+    )
 
 
 async def _order_progress(conn: AsyncConnection, brand: str, number: str) -> None:
@@ -300,16 +382,11 @@ async def _order_progress(conn: AsyncConnection, brand: str, number: str) -> Non
         await order_store.set_shipping_progress(conn, brand, number, state)
 
 
-async def _shipping_cost(runtime: Any, record: store.ShipmentRecord) -> tuple[float, str]:
-    """The shipping cost this shipment carries (the order's, if it is the first to take it) and the currency."""
-    async with runtime.engine.begin() as conn:
-        order = await order_store.get(conn, record.brand, record.order_number)
-        if order is None:
-            return 0.0, ""
-        snapshot = from_snapshot(order.snapshot)
-        cost = float(snapshot.shipping_cost or 0)
-        share = await store.take_shipping_cost(conn, record.id, record.brand, record.order_number, cost)
-    return share, snapshot.currency
+async def _decide_shipping_cost(conn: AsyncConnection, record: store.ShipmentRecord) -> float:
+    """The shipping cost this shipment carries: the order's if it is the first of the order to take it, else 0."""
+    order = await order_store.get(conn, record.brand, record.order_number)
+    cost = float(from_snapshot(order.snapshot).shipping_cost or 0) if order else 0.0
+    return await store.take_shipping_cost(conn, record.id, record.brand, record.order_number, cost)
 
 
 async def _capture_later(ctx: JobContext, record: store.ShipmentRecord) -> None:
@@ -328,7 +405,7 @@ async def _capture_later(ctx: JobContext, record: store.ShipmentRecord) -> None:
             next_capture_at=when,
             last_error="capture pending at the payment provider",
         )
-        await _enqueue_confirm(conn, ctx.brand, record.id, record.pool, run_at=when)
+        await _enqueue_confirm(conn, ctx.brand, record.id, run_at=when)
 
 
 async def _send_late_tracking(ctx: JobContext, record: store.ShipmentRecord) -> None:
@@ -423,22 +500,14 @@ async def _locate(runtime: Any, record: store.ShipmentRecord) -> CentraShipment 
 
 
 async def _create(runtime: Any, record: store.ShipmentRecord) -> CentraShipment:
-    """``createShipment`` with capture; the attempt is durable before the call (see :func:`_locate`)."""
+    """``createShipment`` with capture; the attempt is durable before the call (see :func:`_locate`). The
+    new shipment's id is recorded with the next commit; a crash before it is what :func:`_locate` recovers."""
     await _step(runtime, record.id, create_attempted_at=utcnow())
     lines = [(int(line_id), int(units)) for line_id, units in record.lines]
     result = await runtime.centra(record.brand).create_shipment(
         record.order_number, lines, capture=True, priority=Priority.HIGH
     )
-    created = result.value
-    await _step(
-        runtime,
-        record.id,
-        mutations=1,
-        centra_id=created.shipment_id,
-        centra_number=created.number,
-        state=store.CREATED,
-    )
-    return created
+    return result.value
 
 
 async def _step(runtime: Any, shipment_id: int, *, mutations: int = 0, **values: Any) -> None:
@@ -519,7 +588,7 @@ async def retry(conn: AsyncConnection, record: store.ShipmentRecord) -> None:
             f"shipment {record.deposco_number} does not fit order {record.order_number}: "
             "correct it in Deposco or Centra; a retry would be refused again"
         )
-    await _enqueue_confirm(conn, record.brand, record.id, record.pool, retry=True)
+    await _enqueue_confirm(conn, record.brand, record.id, retry=True)
 
 
 # --- monitoring -----------------------------------------------------------------------------------------
@@ -566,5 +635,6 @@ async def monitor(ctx: JobContext) -> None:
 def register(registry: TaskRegistry) -> None:
     registry.register(POLL, poll)
     registry.register(CONFIRM, confirm)
+    registry.register(COMPLETE, complete)
     registry.register(HINT, hint)
     registry.register(MONITOR, monitor)

@@ -161,6 +161,8 @@ async def find(conn: AsyncConnection, ref: str, brand: str | None = None) -> Shi
 
 async def update_step(conn: AsyncConnection, shipment_id: int, *, mutations: int = 0, **values: Any) -> None:
     """Record a step (and the Centra mutations it cost) in its own small transaction's ``conn``."""
+    if not values and not mutations:
+        return
     stmt = update(shipments).where(shipments.c.id == shipment_id).values(**values)
     if mutations:
         stmt = stmt.values(mutations=shipments.c.mutations + mutations)
