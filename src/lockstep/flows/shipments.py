@@ -63,6 +63,7 @@ from lockstep.store import cursors
 from lockstep.store import exceptions as exc_store
 from lockstep.store import orders as order_store
 from lockstep.store import shipments as store
+from lockstep.store import stock as stock_store
 
 log = structlog.get_logger("lockstep.shipments")
 
@@ -351,6 +352,13 @@ async def _finish(ctx: JobContext, record: store.ShipmentRecord, *, mutations: i
             next_capture_at=None,
             centra_tracking=list(record.tracking),
         )
+        if current is not None and current.state != store.COMPLETED:
+            # Centra lowered its physical stock by these units: what Lockstep believes it holds follows in the
+            # same commit, so the next publish sends nothing for an unchanged figure (docs/stock-model.md).
+            shipped = await stock_store.shipped_units_by_sku(
+                conn, brand, record.order_number, record.facility, record.pool, record.lines
+            )
+            await stock_store.centra_completed_shipment(conn, brand, record.pool, shipped)
         for kind in ("shipment_unconfirmed", "shipment_rejected", "capture_failed"):
             await exc_store.auto_resolve(conn, brand=brand, kind=kind, dedupe_key=record.deposco_number)
         await _order_progress(conn, brand, record.order_number)

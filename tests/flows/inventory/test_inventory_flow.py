@@ -151,3 +151,31 @@ async def test_bad_readings_and_refused_sizes_never_stop_the_others(db_url, tmp_
         assert "ONLY-ONE-FACILITY" not in believed and good in believed
         assert {r.entity_id for r in refused} >= {"eu", "uk"}
         assert all("NOT-IN-CENTRA" in str(r.evidence) for r in refused)
+
+
+async def test_a_shipment_completed_in_centra_and_a_publish_converge_without_a_second_write(db_url, tmp_path):
+    """Deposco ships a Centra order: ATP does not move; Lockstep completes the Centra shipment (Centra lowers
+    physical and allocated); what Lockstep believes Centra holds follows, so the next publish writes nothing and
+    Centra's free-to-allocate is exactly Deposco's ATP share."""
+    from lockstep.domain.routing import sales_order_number
+    from tests.flows.shipments.test_shipment_flow import poll, ship
+
+    async with brand_world(db_url, tmp_path) as world:
+        item = world.seeded.items[0]
+        await scan_and_publish(world)
+        number = await world.place("eu", "SE", [(item.sku, 1)], shopper=1)
+        await world.fetch(number)
+        await scan_and_publish(world)  # ATP nets the exported order; physical adds it back: unchanged
+        physical, allocated = centra_level(world, "eu", item.item)
+        assert (physical, allocated) == (expected(world, "eu", item.item, held_open=1), 1)
+
+        await ship(world, sales_order_number(number, "SE-STO"))
+        await poll(world)  # detected, created, captured, completed in Centra (pool lane)
+        assert centra_level(world, "eu", item.item) == (physical - 1, 0)
+        async with world.runtime.engine.connect() as conn:
+            assert (await stock_store.believed(conn, world.brand, "eu", [item.item]))[item.item] == physical - 1
+
+        writes = await stock_writes(world)
+        await scan_and_publish(world)
+        assert await stock_writes(world) == writes  # nothing changed: nothing written
+        assert centra_level(world, "eu", item.item) == (expected(world, "eu", item.item), 0)
