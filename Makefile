@@ -30,6 +30,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/queue.py
 	$(BIN)/python bench/orders.py --unthrottled
 	$(BIN)/python bench/orders.py
+	$(BIN)/python bench/reconcile.py
+	$(BIN)/python bench/reconcile.py --postgres
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

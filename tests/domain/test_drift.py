@@ -219,3 +219,11 @@ def test_light_pass_compares_free_to_allocate():
         expected, pl.DataFrame({"pool": ["eu"], "sku": ["a"], "value": [50]}), Tolerance(), allocated=allocated
     )
     assert off.drift.select("expected", "centra", "allocated").rows() == [(40, 50, 10)]
+
+
+def test_a_sku_only_centra_lists_is_unknown_not_drift():
+    expected = _expected([("SE", "a", 5, T0)], [("eu", [("SE", 1.0)])], pools=("eu",))
+    centra = pl.DataFrame({"pool": ["eu", "eu"], "sku": ["a", "ghost"], "value": [5, 40]})
+    result = compare(expected, centra, Tolerance())
+    assert result.drift.height == 0
+    assert result.unknown.rows() == [("eu", "ghost", None)]

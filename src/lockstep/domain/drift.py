@@ -227,9 +227,11 @@ def expected_physical(
     """``centra_physical`` for every key: readings (facility, sku, atp, as_of) x live shares (pool, facility,
     share) plus in-flight units (pool, facility, sku, confirmed_at, open, shipped), minus buffers.
 
-    Keys are every (pool, SKU) with a reading at one of the pool's live facilities, plus ``keys`` (e.g. what
-    Centra lists, so a SKU Centra has but no facility reports becomes *unknown*, not silently skipped).
-    ``pools`` names every pool of the brand, so a pool without live facilities is known to have none.
+    Keys are every (pool, SKU) with a reading at one of the pool's live facilities, plus ``keys``, whose figure
+    is then exact too (e.g. 0 in a pool without live facilities; unknown with ``missing`` counted where a live
+    facility has no reading). :func:`compare` does not need them: a SKU only Centra lists is unknown there
+    anyway, and leaving ``keys`` out saves a join per pool. ``pools`` names every pool of the brand, so a pool
+    without live facilities is known to have none.
 
     Columns: pool, sku, atp_part, held_open, shipped_unconfirmed, left_out, buffer, unclamped, missing,
     expected (null when ``missing`` > 0).
@@ -275,14 +277,21 @@ def _pool_expected(
     live = shares.height
     facilities = shares.select("facility", "share")
     mine = readings.filter(pl.col("facility").is_in(facilities["facility"].to_list()))
-    atp = (
-        mine.join(facilities, on="facility", how="inner")
-        .with_columns(
-            ((pl.col("share") * pl.col("atp").cast(pl.Float64) + EPSILON).floor().cast(pl.Int64)).alias("part")
+    part = (pl.col("share") * pl.col("atp").cast(pl.Float64) + EPSILON).floor().cast(pl.Int64)
+    if live == 1:  # one reading per SKU at most (the store keys readings by facility and SKU): nothing to sum
+        share = pl.lit(float(facilities["share"][0]), dtype=pl.Float64)
+        atp = mine.select(
+            "sku",
+            (share * pl.col("atp").cast(pl.Float64) + EPSILON).floor().cast(pl.Int64).alias("atp_part"),
+            pl.lit(1, dtype=pl.Int64).alias("read"),
         )
-        .group_by("sku")
-        .agg(pl.col("part").sum().alias("atp_part"), pl.len().cast(pl.Int64).alias("read"))
-    )
+    else:
+        atp = (
+            mine.join(facilities, on="facility", how="inner")
+            .with_columns(part.alias("part"))
+            .group_by("sku")
+            .agg(pl.col("part").sum().alias("atp_part"), pl.len().cast(pl.Int64).alias("read"))
+        )
     if keys is not None and keys.height:
         atp = atp.join(keys.unique(), on="sku", how="full", coalesce=True)
 
@@ -383,10 +392,15 @@ def compare(
     expected = expected.lazy().collect()
     centra = _lazy(centra, CENTRA_SCHEMA).rename({"value": "centra"}).collect()
     allocation = _collect(allocated, ALLOCATED_SCHEMA)
-    pools = sorted(set(expected["pool"].unique().to_list()) | set(centra["pool"].unique().to_list()))
+    # Pool by pool, so every join is on the SKU alone (see expected_physical); each frame is split in one pass.
+    parts = [_by_pool(frame) for frame in (expected, centra, allocation)]
+    pools = sorted(set(parts[0]) | set(parts[1]))
     counts, drifts, unknowns = [], [], []
-    for pool in pools:  # pool by pool, so every join is on the SKU alone (see expected_physical)
-        frame = _compare_pool(pool, expected, centra, allocation, tolerance, allocated is not None)
+    for pool in pools:
+        mine = [
+            part.get(pool, frame.clear()) for part, frame in zip(parts, (expected, centra, allocation), strict=True)
+        ]
+        frame = _compare_pool(pool, *mine, tolerance, allocated is not None)
         status = frame["status"]
         counts.append(
             {
@@ -439,7 +453,7 @@ def explain(
     )
 
 
-_COMPARED, _UNKNOWN, _ABSENT, _NO_EXPECTATION = 0, 1, 2, 3
+_COMPARED, _UNKNOWN, _ABSENT = 0, 1, 2
 
 DRIFT_SCHEMA = {
     "pool": pl.String,
@@ -465,6 +479,10 @@ COUNTS_SCHEMA = {
 }
 
 
+def _by_pool(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    return {key[0]: part for key, part in frame.partition_by("pool", as_dict=True).items()}
+
+
 def _collect(frame: pl.DataFrame | pl.LazyFrame | None, schema: dict) -> pl.DataFrame:
     return (_lazy(frame, schema) if frame is not None else pl.LazyFrame(schema=schema)).collect()
 
@@ -477,13 +495,11 @@ def _compare_pool(
     tolerance: Tolerance,
     free_to_allocate: bool,
 ) -> pl.DataFrame:
-    def part(frame: pl.DataFrame) -> pl.LazyFrame:
-        return frame.lazy().filter(pl.col("pool") == pool).drop("pool")
-
     frame = (
-        part(expected)
-        .join(part(centra), on="sku", how="full", coalesce=True)
-        .join(part(allocation), on="sku", how="left")
+        expected.lazy()
+        .drop("pool")
+        .join(centra.lazy().drop("pool"), on="sku", how="full", coalesce=True)
+        .join(allocation.lazy().drop("pool"), on="sku", how="left")
         .with_columns(pl.lit(pool, dtype=pl.String).alias("pool"), pl.col("allocated").fill_null(0))
     )
     if free_to_allocate:
@@ -491,9 +507,9 @@ def _compare_pool(
     difference = pl.col("centra") - pl.col("expected")
     percent = 100.0 * difference.abs() / pl.max_horizontal(pl.col("expected").abs(), pl.lit(1))
     status = (
-        pl.when(pl.col("expected").is_null() & pl.col("missing").is_null())
-        .then(pl.lit(_NO_EXPECTATION))  # Centra lists a SKU in a pool the brand does not map
-        .when(pl.col("expected").is_null())
+        # Expected is null when a live facility lacks a reading, and for a SKU Centra lists that no live
+        # facility of the pool reports at all (not among the keys: ``missing`` is null then). Both unknown.
+        pl.when(pl.col("expected").is_null())
         .then(pl.lit(_UNKNOWN))
         .when(pl.col("centra").is_null())
         .then(pl.lit(_ABSENT))

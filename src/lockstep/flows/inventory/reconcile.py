@@ -188,7 +188,6 @@ async def compare_and_record(
             buffer_rules(topology),
             atp_nets_open_orders=topology.inventory.atp_nets_open_orders,
             pools=list(pools),
-            keys=centra.select("pool", "sku"),
         )
         return rules.compare(expected, centra, tolerance, allocated=None if full else snapshot.allocated)
 
