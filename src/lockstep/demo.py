@@ -4,8 +4,9 @@ It runs what exists today, for real: migrations; the validated pool -> facility 
 as real HTTP servers on 127.0.0.1 and seeded with the brand's world (warehouses, markets, catalogue, stock);
 ``check --connect`` against them; the item master synced to Deposco; shoppers' orders routed to the right
 facility and one unroutable order quarantined with its reason; the scheduler firing cron slots into the durable
-queue; exceptions by owner team; the simulators' counters; and a clean stop. Later issues extend it (shipments,
-stock) until it tells the whole story.
+queue; the warehouse shipping the exported orders and Centra showing them completed, with tracking, seconds
+later; exceptions by owner team; the simulators' counters; and a clean stop. Later issues extend it (stock)
+until it tells the whole story.
 """
 
 from __future__ import annotations
@@ -84,10 +85,13 @@ async def run_demo(settings: Settings, *, seconds: float, console: Console) -> N
         console.rule("5. item master and orders")
         await _orders(runtime, sims, world, console)
 
-        console.rule(f"6. scheduler + worker for {seconds:g}s")
+        console.rule("6. shipments")
+        await _shipments(runtime, sims, console)
+
+        console.rule(f"7. scheduler + worker for {seconds:g}s")
         await _run_queue(runtime, engine, seconds, console)
 
-        console.rule("7. exceptions")
+        console.rule("8. exceptions")
         async with engine.connect() as conn:
             records = await exc_store.list_exceptions(conn, active_only=True)
         for record in records:
@@ -99,7 +103,7 @@ async def run_demo(settings: Settings, *, seconds: float, console: Console) -> N
         if not records:
             console.print("no open exceptions")
 
-        console.rule("8. simulator counters")
+        console.rule("9. simulator counters")
         async with sims.endpoints().centra_client() as centra, sims.endpoints().deposco_client() as deposco:
             c_counts = (await centra.get("/_sim/counters")).json()
             d_counts = (await deposco.get("/_sim/counters")).json()
@@ -156,6 +160,48 @@ async def _orders(runtime: Runtime, sims, world, console: Console) -> None:
             )
             table.add_row(number, market, country, record.state, detail)
     console.print(table)
+
+
+async def _shipments(runtime: Runtime, sims, console: Console) -> None:
+    """The warehouse releases, picks and ships every exported order; Lockstep confirms each in Centra."""
+    import time
+
+    from lockstep.store import shipments as ship_store
+
+    brand = next(iter(runtime.brands))
+    async with sims.endpoints().deposco_client() as http:
+        await http.put("/_sim/warehouse/auto", json={"releaseAfter": 0, "pickAfter": 0, "shipAfter": 0})
+        for _ in range(3):  # release, pick, ship: one step per tick
+            (await http.post("/_sim/warehouse/tick")).raise_for_status()
+        await http.put("/_sim/warehouse/auto", json={"enabled": False})
+    began = time.monotonic()
+    async with runtime.engine.begin() as conn:  # the scheduled poll, now rather than at the next minute
+        await enqueue(conn, brand=brand, task="shipments.poll", dedupe_key="shipments.poll")
+    await _drain(runtime)
+    took = time.monotonic() - began
+    async with runtime.engine.connect() as conn:
+        records = await ship_store.of_brand(conn, brand)
+    centra = {s.id: s for s in sims.centra_app.sim.state.shipments.values()}
+    table = Table(title=f"shipped in Deposco -> completed in Centra ({took:.1f} s for all of them)")
+    for column in ("order", "Deposco", "Centra", "carrier", "tracking", "Centra state"):
+        table.add_column(column)
+    for record in sorted(records, key=lambda r: r.id):
+        shipped = centra.get(record.centra_id)
+        done = shipped is not None and shipped.is_shipped
+        table.add_row(
+            record.order_number,
+            record.deposco_number,
+            shipped.number if shipped else "-",
+            shipped.carrier if shipped else "-",
+            shipped.tracking_number if shipped else "-",
+            ("done, e-mail" if shipped.email_sent else "done") if done else record.state,
+        )
+    console.print(table)
+    console.print(
+        f"{sum(r.mutations for r in records)} Centra mutations for {len(records)} shipments (create with capture, "
+        "tag with the Deposco number, complete); `lockstep shipments show ID` tells one shipment's story",
+        highlight=False,
+    )
 
 
 async def _drain(runtime: Runtime) -> None:

@@ -246,4 +246,5 @@ def test_demo_runs_to_the_end(tmp_path):
     assert "simulators stopped" in result.stdout
     assert "C1004-SE-STO @ SE-STO" in result.stdout  # Ireland goes to Stockholm by the routing override
     assert "quarantined" in result.stdout and "facility_not_live" in result.stdout
+    assert "shipped in Deposco -> completed in Centra" in result.stdout and "done, e-mail" in result.stdout
     assert (tmp_path / "var" / "demo.db").exists()

@@ -178,6 +178,11 @@ async def of_order(conn: AsyncConnection, brand: str, order_number: str) -> list
     return [ShipmentRecord.from_row(r) for r in rows]
 
 
+async def of_brand(conn: AsyncConnection, brand: str, *, limit: int = 1000) -> list[ShipmentRecord]:
+    rows = await conn.execute(select(shipments).where(shipments.c.brand == brand).order_by(shipments.c.id).limit(limit))
+    return [ShipmentRecord.from_row(r) for r in rows]
+
+
 async def claimed_centra_ids(conn: AsyncConnection, brand: str, order_number: str, *, but: int = 0) -> set[int]:
     """Centra shipments of the order already linked to a Deposco shipment (other than the row ``but``)."""
     return {s.centra_id for s in await of_order(conn, brand, order_number) if s.centra_id is not None and s.id != but}
