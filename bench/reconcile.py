@@ -192,6 +192,7 @@ async def load(url: str, workdir: Path, skus: int, drift_every: int) -> dict:
         snapshot.in_flight,
         buffer_rules(topology),
         pools=list(pools),
+        reading_times=snapshot.reading_times,
         keys=pl.DataFrame({"pool": list(pools)}).join(snapshot.readings.select("sku").unique(), how="cross"),
     )  # Centra lists every size in every warehouse, also those a pool's facilities do not report
     centra = expected.select(

@@ -107,6 +107,13 @@ def test_bulk_equals_scalar(world):
         [(p, k) for p in POOLS for k in SKUS], schema={"pool": pl.String, "sku": pl.String}, orient="row"
     )
     bulk = expected_physical(r, s, f, rules, atp_nets_open_orders=nets, pools=POOLS, keys=keys)
+    # The store's shape: readings without times, times only for keys with in-flight units.
+    flying = f.select("facility", "sku").unique()
+    times = r.join(flying, on=["facility", "sku"], how="semi").select("facility", "sku", "as_of")
+    split = expected_physical(
+        r.drop("as_of"), s, f, rules, atp_nets_open_orders=nets, pools=POOLS, keys=keys, reading_times=times
+    )
+    assert split.sort("pool", "sku").equals(bulk.sort("pool", "sku"))
     got = {(row["pool"], row["sku"]): row for row in bulk.iter_rows(named=True)}
     assert len(got) == len(POOLS) * len(SKUS)
     for pool in POOLS:

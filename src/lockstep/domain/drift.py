@@ -45,6 +45,7 @@ IN_FLIGHT_SCHEMA = {
     "open": pl.Int64,
     "shipped": pl.Int64,
 }
+TIMES_SCHEMA = {"facility": pl.String, "sku": pl.String, "as_of": pl.Datetime("us", "UTC")}
 CENTRA_SCHEMA = {"pool": pl.String, "sku": pl.String, "value": pl.Int64}
 BELIEVED_SCHEMA = {"pool": pl.String, "sku": pl.String, "believed": pl.Int64}
 ALLOCATED_SCHEMA = {"pool": pl.String, "sku": pl.String, "allocated": pl.Int64}
@@ -223,6 +224,7 @@ def expected_physical(
     atp_nets_open_orders: bool = True,
     pools: Iterable[str] = (),
     keys: pl.DataFrame | pl.LazyFrame | None = None,
+    reading_times: pl.DataFrame | pl.LazyFrame | None = None,
 ) -> pl.DataFrame:
     """``centra_physical`` for every key: readings (facility, sku, atp, as_of) x live shares (pool, facility,
     share) plus in-flight units (pool, facility, sku, confirmed_at, open, shipped), minus buffers.
@@ -236,10 +238,20 @@ def expected_physical(
     Columns: pool, sku, atp_part, held_open, shipped_unconfirmed, left_out, buffer, unclamped, missing,
     expected (null when ``missing`` > 0).
 
+    ``reading_times`` (facility, sku, as_of): when given, ``readings`` need no ``as_of`` column. A reading's time
+    matters only where in-flight units may be added back, so the store sends it for those keys alone: a third of
+    the values a million readings would otherwise carry. It must cover every in-flight (facility, sku) that has
+    a reading; a key it lacks counts as "no reading time", and its units are left out (selling less, never more).
+
     Computed pool by pool: within a pool every join is on the SKU alone, which polars does several times faster
     than on (pool, SKU) pairs; a brand has a handful of pools and a million readings.
     """
-    readings = _utc(_lazy(readings, READINGS_SCHEMA), "as_of").collect()
+    if reading_times is None:
+        readings = _utc(_lazy(readings, READINGS_SCHEMA), "as_of").collect()
+        times = None
+    else:
+        readings = _lazy(readings, {k: v for k, v in READINGS_SCHEMA.items() if k != "as_of"}).collect()
+        times = _utc(_lazy(reading_times, TIMES_SCHEMA), "as_of").collect()
     shares = _lazy(shares, SHARES_SCHEMA).collect()
     in_flight = _utc(_lazy(in_flight, IN_FLIGHT_SCHEMA), "confirmed_at").collect()
     extra = None
@@ -255,14 +267,13 @@ def expected_physical(
             None if extra is None else extra.filter(pl.col("pool") == pool).select("sku"),
             buffers,
             atp_nets_open_orders,
+            times,
         )
         for pool in names
     ]
-    return (
-        pl.concat(frames)
-        if frames
-        else _pool_expected("", readings, shares.clear(), in_flight.clear(), None, buffers, atp_nets_open_orders)
-    )
+    if frames:
+        return pl.concat(frames)
+    return _pool_expected("", readings, shares.clear(), in_flight.clear(), None, buffers, atp_nets_open_orders, times)
 
 
 def _pool_expected(
@@ -273,6 +284,7 @@ def _pool_expected(
     keys: pl.DataFrame | None,
     buffers: BufferRules,
     atp_nets_open_orders: bool,
+    times: pl.DataFrame | None,
 ) -> pl.DataFrame:
     live = shares.height
     facilities = shares.select("facility", "share")
@@ -296,7 +308,8 @@ def _pool_expected(
         atp = atp.join(keys.unique(), on="sku", how="full", coalesce=True)
 
     units = in_flight.filter(pl.col("facility").is_in(facilities["facility"].to_list()))
-    as_of = mine.join(units.select("sku").unique(), on="sku", how="semi").select("facility", "sku", "as_of")
+    as_of = (mine if times is None else times).join(units.select("sku").unique(), on="sku", how="semi")
+    as_of = as_of.select("facility", "sku", "as_of")
     units = units.join(as_of, on=["facility", "sku"], how="left").with_columns(
         pl.col("open").clip(lower_bound=0),
         pl.col("shipped").clip(lower_bound=0),
@@ -392,15 +405,13 @@ def compare(
     expected = expected.lazy().collect()
     centra = _lazy(centra, CENTRA_SCHEMA).rename({"value": "centra"}).collect()
     allocation = _collect(allocated, ALLOCATED_SCHEMA)
-    # Pool by pool, so every join is on the SKU alone (see expected_physical); each frame is split in one pass.
-    parts = [_by_pool(frame) for frame in (expected, centra, allocation)]
-    pools = sorted(set(parts[0]) | set(parts[1]))
+    # Pool by pool, so every join is on the SKU alone (see expected_physical). A filter per pool rather than one
+    # partition_by: only one pool's copy is alive at a time, which keeps the peak memory lower.
+    pools = sorted(set(expected["pool"].unique().to_list()) | set(centra["pool"].unique().to_list()))
     counts, drifts, unknowns = [], [], []
     for pool in pools:
-        mine = [
-            part.get(pool, frame.clear()) for part, frame in zip(parts, (expected, centra, allocation), strict=True)
-        ]
-        frame = _compare_pool(pool, *mine, tolerance, allocated is not None)
+        mine = [frame.filter(pl.col("pool") == pool) for frame in (expected, centra, allocation)]
+        frame, drifting = _compare_pool(pool, *mine, tolerance, allocated is not None)
         status = frame["status"]
         counts.append(
             {
@@ -412,7 +423,7 @@ def compare(
             }
         )
         unknowns.append(frame.filter(status == _UNKNOWN).select(*KEY, "missing"))
-        drifts.append(frame.filter(pl.col("drifts")).select(list(DRIFT_SCHEMA)))
+        drifts.append(drifting.select(list(DRIFT_SCHEMA)))
     per_pool = pl.DataFrame(counts, schema=COUNTS_SCHEMA)
     unknown = pl.concat(unknowns) if unknowns else pl.DataFrame(schema=UNKNOWN_SCHEMA)
     drift = pl.concat(drifts).cast(DRIFT_SCHEMA) if drifts else pl.DataFrame(schema=DRIFT_SCHEMA)
@@ -479,10 +490,6 @@ COUNTS_SCHEMA = {
 }
 
 
-def _by_pool(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    return {key[0]: part for key, part in frame.partition_by("pool", as_dict=True).items()}
-
-
 def _collect(frame: pl.DataFrame | pl.LazyFrame | None, schema: dict) -> pl.DataFrame:
     return (_lazy(frame, schema) if frame is not None else pl.LazyFrame(schema=schema)).collect()
 
@@ -494,12 +501,13 @@ def _compare_pool(
     allocation: pl.DataFrame,
     tolerance: Tolerance,
     free_to_allocate: bool,
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    # Only the columns the verdict needs go through the joins; the terms are fetched for drifting keys alone.
     frame = (
         expected.lazy()
-        .drop("pool")
-        .join(centra.lazy().drop("pool"), on="sku", how="full", coalesce=True)
-        .join(allocation.lazy().drop("pool"), on="sku", how="left")
+        .select("sku", "expected", "missing")
+        .join(centra.lazy().select("sku", "centra"), on="sku", how="full", coalesce=True)
+        .join(allocation.lazy().select("sku", "allocated"), on="sku", how="left")
         .with_columns(pl.lit(pool, dtype=pl.String).alias("pool"), pl.col("allocated").fill_null(0))
     )
     if free_to_allocate:
@@ -516,7 +524,7 @@ def _compare_pool(
         .otherwise(pl.lit(_COMPARED))
         .cast(pl.UInt8)
     )
-    return (
+    frame = (
         frame.with_columns(status.alias("status"), difference.alias("difference"), percent.alias("percent"))
         .with_columns(
             (
@@ -527,6 +535,11 @@ def _compare_pool(
         )
         .collect()
     )
+    drifting = frame.filter(pl.col("drifts"))
+    terms = expected.filter(pl.col("sku").is_in(drifting["sku"].implode())).select(
+        "sku", "atp_part", "held_open", "shipped_unconfirmed", "left_out", "buffer"
+    )
+    return frame, drifting.join(terms, on="sku", how="left")
 
 
 def shares_frame(pools: Sequence[tuple[str, Sequence[tuple[str, float]]]]) -> pl.DataFrame:

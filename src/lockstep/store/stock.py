@@ -410,7 +410,8 @@ async def published_rows(conn: AsyncConnection, brand: str, sku: str) -> list:
 class ReconcileSnapshot:
     """What the store knows, as frames (see ``domain/drift.py`` for the schemas)."""
 
-    readings: Any  # facility, sku, atp, as_of
+    readings: Any  # facility, sku, atp
+    reading_times: Any  # facility, sku, as_of: for keys with in-flight units only
     in_flight: Any  # pool, facility, sku, confirmed_at, open, shipped
     allocated: Any  # pool, sku, allocated: Centra allocations Lockstep knows of (light pass)
 
@@ -539,15 +540,31 @@ async def reconcile_snapshot(engine: Any, brand: str, facilities: Iterable[str])
         per_facility = [
             (
                 await reader.frame(
-                    "SELECT sku, atp, {as_of} FROM stock_levels WHERE brand = :1 AND facility = :2",
+                    "SELECT sku, atp FROM stock_levels WHERE brand = :1 AND facility = :2",
                     [brand, facility],
-                    {"sku": pl.String, "atp": pl.Int64, "as_of": None},
-                    times={"as_of": "as_of"},
+                    {"sku": pl.String, "atp": pl.Int64},
                 )
-            ).select(pl.lit(facility, dtype=pl.String).alias("facility"), "sku", "atp", "as_of")
+            ).select(pl.lit(facility, dtype=pl.String).alias("facility"), "sku", "atp")
             for facility in facilities
         ]
-        readings = pl.concat(per_facility) if per_facility else pl.DataFrame(schema=READINGS_SCHEMA)
+        readings = (
+            pl.concat(per_facility)
+            if per_facility
+            else pl.DataFrame(schema={k: v for k, v in READINGS_SCHEMA.items() if k != "as_of"})
+        )
+        # Reading times only where in-flight units may be added back (see domain.drift.expected_physical).
+        reading_times = await reader.frame(
+            "SELECT l.facility, l.sku, {as_of} FROM stock_levels l JOIN ("
+            " SELECT facility, sku FROM order_units"
+            "  WHERE brand = :1 AND quantity - cancelled - shipped > 0"
+            " UNION SELECT facility, sku FROM order_units"
+            "  WHERE brand = :1 AND order_number IN"
+            "  (SELECT order_number FROM shipments WHERE brand = :1 AND state <> :2)"
+            ") k ON l.facility = k.facility AND l.sku = k.sku WHERE l.brand = :1",
+            [brand, "completed"],
+            {"facility": pl.String, "sku": pl.String, "as_of": None},
+            times={"as_of": "l.as_of"},
+        )
         opened = await reader.frame(
             "SELECT u.pool, u.facility, u.sku, {confirmed_at}, u.quantity - u.cancelled - u.shipped"
             " FROM order_units u LEFT JOIN sales_orders so ON so.brand = u.brand AND so.number = u.sales_order"
@@ -610,7 +627,7 @@ async def reconcile_snapshot(engine: Any, brand: str, facilities: Iterable[str])
         .group_by("pool", "sku")
         .agg(pl.col("units").sum().cast(pl.Int64).alias("allocated"))
     )
-    return ReconcileSnapshot(readings=readings, in_flight=in_flight, allocated=allocated)
+    return ReconcileSnapshot(readings=readings, reading_times=reading_times, in_flight=in_flight, allocated=allocated)
 
 
 async def drift_context(

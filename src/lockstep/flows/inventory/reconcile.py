@@ -188,6 +188,7 @@ async def compare_and_record(
             buffer_rules(topology),
             atp_nets_open_orders=topology.inventory.atp_nets_open_orders,
             pools=list(pools),
+            reading_times=snapshot.reading_times,
         )
         return rules.compare(expected, centra, tolerance, allocated=None if full else snapshot.allocated)
 
