@@ -110,6 +110,35 @@ def simulator_processes(topology, unthrottled: bool):
             proc.wait(timeout=10)
 
 
+def budget_file(config_file: Path, unthrottled: bool) -> None:
+    """Give the brand file on disk the budget :func:`budgeted` gives the topology in memory."""
+    import yaml
+
+    data = yaml.safe_load(config_file.read_text())
+    rps, tier = (1000.0, "enterprise") if unthrottled else (4.0, data["centra"].get("rate_tier", "growth"))
+    data["deposco"]["requests_per_second"], data["centra"]["rate_tier"] = rps, tier
+    config_file.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+@contextlib.contextmanager
+def worker_processes(count: int, config_dir: Path, db_url: str, secrets: dict[str, str]):
+    """``lockstep worker`` processes (as a user scales out), or none: then this process runs the worker."""
+    env = {**os.environ, **secrets, "LOCKSTEP_LOG_LEVEL": "WARNING"}
+    cmd = [sys.executable, "-m", "lockstep.cli", "--config-dir", str(config_dir), "--database-url", db_url]
+    cmd += ["worker", "--concurrency", "64", "--no-scheduler"]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 def budgeted(topology, unthrottled: bool):
     rps, tier = (1000.0, "enterprise") if unthrottled else (4.0, topology.centra.rate_tier)
     return topology.model_copy(
@@ -147,6 +176,7 @@ async def run(args) -> dict:
                 (await c_http.put("/_sim/stock", json={"warehouse": warehouse, "items": rows})).raise_for_status()
         config_file = sims.pointed(EXAMPLE, tmp / "config")
         pointed = load_brand_file(config_file)
+        budget_file(config_file, args.unthrottled)  # what worker processes read: the same budget as this process
         secrets = {pointed.brand: sims.secrets_for(pointed)}
 
         # Item master first (setup, unmeasured, unthrottled), so every SKU is vouched for.
@@ -170,7 +200,8 @@ async def run(args) -> dict:
                 secret = secrets[topology.brand][topology.centra.webhook_secret_env]
                 hook = {"url": f"{app_url}/webhooks/centra/{topology.brand}", "secret": secret}
                 (await c_http.put("/_sim/webhooks", json=hook)).raise_for_status()
-                result = await measure(runtime, c_http, d_http, world, args)
+                with worker_processes(args.workers, config_file.parent, db_url, secrets[topology.brand]):
+                    result = await measure(runtime, c_http, d_http, world, args)
         await runtime.close()
     return result
 
@@ -198,7 +229,7 @@ async def measure(runtime: Runtime, c_http, d_http, world, args) -> dict:
     worker = Worker(
         runtime.engine, runtime.registry, concurrency=args.concurrency, services=runtime, poll_interval_s=0.02
     )
-    working = asyncio.create_task(worker.run(stop))
+    working = asyncio.create_task(worker.run(stop) if not args.workers else stop.wait())
     placed: dict[str, datetime] = {}
     markets = [("eu", "SE"), ("eu", "DE"), ("uk", "GB"), ("uk", "IE"), ("us", "US")]
     items = world.items
@@ -214,6 +245,7 @@ async def measure(runtime: Runtime, c_http, d_http, world, args) -> dict:
 
     began = time.monotonic()
     await asyncio.gather(*(place(n) for n in range(args.orders)))
+    placing_s = time.monotonic() - began
     confirmed: dict[str, datetime] = {}
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
@@ -243,13 +275,16 @@ async def measure(runtime: Runtime, c_http, d_http, world, args) -> dict:
     duplicates = sum(len(v) - len(set(v)) for v in by_centra.values())
     return {
         "mode": "unthrottled" if args.unthrottled else "throttled (Deposco 4 req/s, Centra growth)",
+        "worker_processes": args.workers,
         "orders": len(placed),
         "orders_per_s": round(len(confirmed) / max(1e-9, (last - first).total_seconds()), 1),
         "p50_s": round(statistics.median(latencies), 3) if latencies else None,
         "p99_s": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 3) if latencies else None,
         "deposco_requests_per_order": round(api_calls / max(1, len(confirmed)), 2),
         "duplicates": duplicates,
-        "lost": len(set(placed) - set(confirmed)),
+        "lost": len(set(placed) - set(by_centra)),  # ground truth: placed in Centra, no order in Deposco
+        "unconfirmed": len(set(placed) - set(confirmed)),  # in Deposco (or not) but not recorded by Lockstep
+        "placing_s": round(placing_s, 1),  # how long the shoppers took to place them all (the offered load)
         "run_s": round(time.monotonic() - began, 1),
     }
 
@@ -261,6 +296,13 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--concurrency", type=int, default=64, help="jobs the worker runs at once")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run this many `lockstep worker` processes instead of the worker in this process (which then only "
+        "serves the webhook receiver, as `lockstep api` would)",
+    )
     args = parser.parse_args()
     if args.orders is None:
         args.orders = 1000 if args.unthrottled else 150

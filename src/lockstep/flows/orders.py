@@ -17,8 +17,10 @@ Tasks (all per brand):
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from lockstep.clock import utcnow
 from lockstep.connectors.budget import Priority
 from lockstep.connectors.deposco import translate as deposco_rules
-from lockstep.connectors.errors import Permanent
+from lockstep.connectors.errors import Permanent, Transient
 from lockstep.domain.model import Order, OrderStatus, SalesOrder, SalesOrderLine
 from lockstep.domain.orders import (
     INVALID_ADDRESS,
@@ -58,6 +60,9 @@ FETCH, REFETCH, EVENTS, EXPORT, PROPAGATE = (
 # Finishing an order already routed goes before detecting the next one: a worker whose slots are all taken by
 # fetches waiting for Centra's budget would otherwise leave Deposco's budget idle.
 EXPORT_PRIORITY = 6
+# Jobs one handler call takes together: one Centra request fetches the batch's orders; one transaction records
+# the attempts of an export batch, one its outcomes.
+FETCH_BATCH, EXPORT_BATCH = 50, 50
 INCIDENTS = "orders.incidents"
 REFETCH_CURSOR = "orders.centra_updated_after"
 QUARANTINE_KINDS = ("unroutable_order", "facility_not_live", UNKNOWN_SKU, INVALID_ADDRESS, ORDER_REJECTED)
@@ -133,11 +138,12 @@ async def apply(conn: AsyncConnection, runtime: Any, brand: str, order: Order) -
                 }
                 for u in evaluation.units
             ],
+            new=previous is None,
         )
-        for facility in sorted({u.facility for u in evaluation.units}):
-            await store.ensure_sales_order(
-                conn, brand, sales_order_number(order.number, facility), order.number, facility
-            )
+        facilities = {u.facility for u in evaluation.units}
+        await store.ensure_sales_orders(
+            conn, brand, order.number, {f: sales_order_number(order.number, f) for f in facilities}
+        )
         await enqueue(
             conn,
             brand=brand,
@@ -241,13 +247,16 @@ async def sweep_incidents(ctx: JobContext) -> None:
 
 
 async def fetch(ctx: JobContext) -> None:
-    number = str(ctx.payload["number"])
-    order = await ctx.services.centra(ctx.brand).get_order(number, priority=Priority.NORMAL)
+    """A batch of ``orders.fetch`` jobs: one Centra request for all their orders, one transaction to apply them."""
+    numbers = list(dict.fromkeys(str(payload["number"]) for payload in ctx.payloads))
+    found = await ctx.services.centra(ctx.brand).get_orders(numbers, priority=Priority.NORMAL)
     async with ctx.transaction() as conn:
-        if order is None:
-            log.warning("order not found in Centra", brand=ctx.brand, number=number)
-            return
-        await apply(conn, ctx.services, ctx.brand, order)
+        for number in numbers:
+            order = found.get(number)
+            if order is None:
+                log.warning("order not found in Centra", brand=ctx.brand, number=number)
+                continue
+            await apply(conn, ctx.services, ctx.brand, order)
 
 
 async def refetch(ctx: JobContext) -> None:
@@ -318,99 +327,181 @@ async def events(ctx: JobContext) -> None:
     await centra.confirm_events([e.event_id for e in batch], priority=Priority.NORMAL)
 
 
+@dataclass
+class _Export:
+    """One order's export within a batch: what to send, and what came of it."""
+
+    number: str
+    to_send: list[SalesOrder]
+    uncertain: set[str]
+    confirmed: list[tuple[str, str | None, str | None, datetime]] = field(default_factory=list)  # number, id, status
+    sent: dict[str, dict[int, int]] = field(default_factory=dict)  # sales order -> Centra line id -> units sent
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    causes: list[Cause] = field(default_factory=list)
+    failure: BaseException | None = None  # transient: retried with the batch's jobs
+
+
 async def export(ctx: JobContext) -> None:
-    runtime, brand, number = ctx.services, ctx.brand, str(ctx.payload["number"])
+    """A batch of ``orders.export`` jobs: one transaction records every attempt before any call, the Deposco
+    creates run concurrently, one transaction records every outcome with the jobs' completion.
+
+    Exactly once per sales order: ``attempted_at`` is durable before its create is sent; a sales order attempted
+    before (crash, timeout) is looked up by number instead of being created again.
+    """
+    runtime, brand = ctx.services, ctx.brand
     topology = runtime.brands[brand]
     deposco = runtime.deposco(brand)
+    numbers = list(dict.fromkeys(str(payload["number"]) for payload in ctx.payloads))
+    work: list[_Export] = []
     async with runtime.engine.begin() as conn:
-        record = await store.get(conn, brand, number)
-        if record is None or record.state != store.EXPORTING:
-            return  # released, cancelled or already exported meanwhile
-        pending = [s for s in await store.sales_orders_of(conn, brand, number) if s.confirmed_at is None]
-        units = await store.units(conn, brand, number)
-        uncertain = {s.number for s in pending if s.attempted_at is not None}
+        records = await store.get_many(conn, brand, numbers)
+        sales = await store.sales_orders_of_many(conn, brand, numbers)
+        units = await store.units_of_many(conn, brand, numbers)
+        attempting: list[str] = []
+        for number in numbers:
+            record = records.get(number)
+            if record is None or record.state != store.EXPORTING:
+                continue  # released, cancelled or already exported meanwhile
+            pending = [s for s in sales.get(number, []) if s.confirmed_at is None]
+            order = from_snapshot(record.snapshot)
+            to_send = _sales_orders(order, units.get(number, []), topology.sku_key, {s.number for s in pending})
+            work.append(_Export(number, to_send, {s.number for s in pending if s.attempted_at is not None}))
+            attempting += [s.number for s in pending]
         # Durable before the call: a crash after Deposco created the order makes the retry look it up first.
-        await store.mark_attempted(conn, brand, [s.number for s in pending])
-    order = from_snapshot(record.snapshot)
-    to_send = _sales_orders(order, units, topology.sku_key, {s.number for s in pending})
+        if attempting:
+            await store.mark_attempted(conn, brand, attempting)
+    await _send_all(deposco, topology, work)
 
-    confirmed: list[tuple[str, Any]] = []
-    sent: dict[str, dict[int, int]] = {}  # sales order -> Centra line id -> units sent in this run
-    notes: list[dict[str, Any]] = []
-    causes: list[Cause] = []
-    for sales_order in to_send:
-        try:
-            changes = deposco.check_sales_order(sales_order)
-            if changes and topology.orders.overlong_fields == "quarantine":
-                causes += [Cause(INVALID_ADDRESS, f"{c.field}: {c.reason}") for c in changes]
+    failed = next((item.failure for item in work if item.failure is not None), None)
+    if failed is None:
+        async with ctx.transaction() as conn:
+            for item in work:
+                await _record_export(conn, runtime, brand, item)
+        return
+    # Keep what Deposco confirmed, then retry the batch: the orders recorded here are no longer "exporting",
+    # and the failed ones are looked up by number first (their outcome is unknown).
+    async with runtime.engine.begin() as conn:
+        for item in work:
+            if item.failure is None:
+                await _record_export(conn, runtime, brand, item)
+    raise failed
+
+
+async def _send_all(deposco: Any, topology: Any, work: list[_Export]) -> None:
+    """New sales orders go to Deposco in V1 batch imports (one request for many orders); one whose earlier
+    attempt has an unknown outcome is looked up by number first, and one of more than 100 lines goes through
+    the REST API in chunks."""
+    bulk: list[tuple[_Export, SalesOrder, tuple]] = []  # with the changes made to fit, for the notes
+    single: list[tuple[_Export, SalesOrder, tuple]] = []
+    for item in work:
+        for sales_order in item.to_send:
+            try:
+                changes = deposco.check_sales_order(sales_order)
+            except Permanent as error:
+                _refused(item, sales_order, error)
                 continue
-            if sales_order.number in uncertain:
-                # An earlier attempt may have created it (crash or timeout before our commit): look, don't resend.
-                existing = await deposco.find_sales_order(sales_order.number, priority=Priority.NORMAL)
-                if existing is not None:
-                    confirmed.append((sales_order.number, existing, utcnow()))
-                    continue
-            result = await deposco.upsert_sales_order(sales_order, exists=False, priority=Priority.NORMAL)
-        except Permanent as error:
-            missing = deposco_rules.unknown_items(error)
-            if missing:
-                causes += [Cause(UNKNOWN_SKU, f"Deposco does not know item {sku}", sku=sku) for sku in missing]
-            else:
-                causes.append(Cause(ORDER_REJECTED, f"Deposco refused {sales_order.number}: {error}"))
-            continue
-        confirmed.append((sales_order.number, result.order, utcnow()))
-        sent[sales_order.number] = {int(line.customer_line_number): line.quantity for line in sales_order.lines}
-        notes += [{"sales_order": sales_order.number, "field": c.field, "change": c.reason} for c in result.changes]
+            if changes and topology.orders.overlong_fields == "quarantine":
+                item.causes += [Cause(INVALID_ADDRESS, f"{c.field}: {c.reason}") for c in changes]
+                continue
+            uncertain = sales_order.number in item.uncertain
+            big = len(sales_order.lines) > deposco_rules.MAX_LINES_PER_REQUEST
+            (single if uncertain or big else bulk).append((item, sales_order, changes))
+    size = deposco_rules.V1_IMPORT_MAX_ORDERS
+    await asyncio.gather(
+        *(_send_one(deposco, item, sales_order) for item, sales_order, _ in single),
+        *(_import(deposco, bulk[i : i + size]) for i in range(0, len(bulk), size)),
+    )
 
-    async with ctx.transaction() as conn:
-        for so_number, deposco_order, at in confirmed:
-            await store.mark_confirmed(
-                conn,
-                brand,
-                so_number,
-                deposco_id=deposco_order.order_id,
-                deposco_status=deposco_order.status,
-                confirmed_at=at,
-            )
-        raced = False
-        for so_number, lines in sent.items():
-            raced |= await store.record_sent(conn, brand, so_number, lines)
-        now = await store.get(conn, brand, number)
-        if raced:
-            # Centra changed a line while we were sending it: carry the difference over once this commits.
-            await enqueue(
-                conn,
-                brand=brand,
-                task=PROPAGATE,
-                payload={"number": number},
-                dedupe_key=f"propagate:{number}",
-                priority=5,
-            )
-        if now is not None and now.state != store.EXPORTING:
-            # Centra cancelled or held the order while we were creating it: carry that over to what now exists.
-            if confirmed:
-                await enqueue(
-                    conn,
-                    brand=brand,
-                    task=PROPAGATE,
-                    payload={"number": number},
-                    dedupe_key=f"propagate:{number}",
-                    priority=5,
-                )
-            return
-        if causes:
-            await quarantine(conn, runtime, brand, number, causes)
-            return
-        await store.set_state(conn, brand, number, store.EXPORTED, exported_at=utcnow(), notes=notes)
-        if topology.orders.lock_after_export:
-            await enqueue(
-                conn,
-                brand=brand,
-                task="orders.lock",
-                payload={"number": number},
-                dedupe_key=f"lock:{number}",
-                priority=1,
-            )
+
+async def _import(deposco: Any, chunk: list[tuple[_Export, SalesOrder, tuple]]) -> None:
+    try:
+        outcomes = await deposco.import_sales_orders([so for _, so, _ in chunk], priority=Priority.NORMAL)
+    except Exception as error:  # transient (or a bug): every order of the request has an unknown outcome
+        for item, _, _ in chunk:
+            item.failure = item.failure or error
+        return
+    for item, sales_order, changes in chunk:
+        outcome = outcomes.get(sales_order.number)
+        if outcome is None or outcome.transient:
+            reason = outcome.message if outcome else "Deposco's answer did not mention it"
+            item.failure = item.failure or Transient(f"{sales_order.number}: {reason}")
+        elif outcome.created or outcome.exists:  # 409: an earlier attempt created it, so it is there
+            _accepted(item, sales_order, None, deposco_rules.STATUS_NEW if outcome.created else None, changes)
+        else:
+            _refused(item, sales_order, deposco_rules.import_refusal(outcome))
+
+
+async def _send_one(deposco: Any, item: _Export, sales_order: SalesOrder) -> None:
+    try:
+        if sales_order.number in item.uncertain:
+            # An earlier attempt may have created it (crash or timeout before our commit): look, don't resend.
+            existing = await deposco.find_sales_order(sales_order.number, priority=Priority.NORMAL)
+            if existing is not None:
+                item.confirmed.append((sales_order.number, existing.order_id, existing.status, utcnow()))
+                return
+        result = await deposco.upsert_sales_order(sales_order, exists=False, priority=Priority.NORMAL)
+    except Permanent as error:
+        _refused(item, sales_order, error)
+        return
+    except Exception as error:  # transient (or a bug): what was confirmed so far is still recorded
+        item.failure = item.failure or error
+        return
+    _accepted(item, sales_order, result.order.order_id, result.order.status, result.changes)
+
+
+def _accepted(item: _Export, sales_order: SalesOrder, deposco_id: str | None, status: str | None, changes) -> None:
+    item.confirmed.append((sales_order.number, deposco_id, status, utcnow()))
+    item.sent[sales_order.number] = {int(line.customer_line_number): line.quantity for line in sales_order.lines}
+    item.notes += [{"sales_order": sales_order.number, "field": c.field, "change": c.reason} for c in changes]
+
+
+def _refused(item: _Export, sales_order: SalesOrder, error: Permanent) -> None:
+    missing = deposco_rules.unknown_items(error)
+    if missing:
+        item.causes += [Cause(UNKNOWN_SKU, f"Deposco does not know item {sku}", sku=sku) for sku in missing]
+    else:
+        item.causes.append(Cause(ORDER_REJECTED, f"Deposco refused {sales_order.number}: {error}"))
+
+
+async def _record_export(conn: AsyncConnection, runtime: Any, brand: str, item: _Export) -> None:
+    topology = runtime.brands[brand]
+    number = item.number
+    for so_number, deposco_id, status, at in item.confirmed:
+        await store.mark_confirmed(
+            conn, brand, so_number, deposco_id=deposco_id, deposco_status=status, confirmed_at=at
+        )
+    if item.failure is not None:
+        return
+    raced = False
+    for so_number, lines in item.sent.items():
+        raced |= await store.record_sent(conn, brand, so_number, lines)
+    now = await store.get(conn, brand, number)
+    if raced or (now is not None and now.state != store.EXPORTING and item.confirmed):
+        # Centra changed a line while we were sending it, or cancelled or held the order while we were creating
+        # it: carry that over to what now exists, once this commits.
+        await enqueue(
+            conn,
+            brand=brand,
+            task=PROPAGATE,
+            payload={"number": number},
+            dedupe_key=f"propagate:{number}",
+            priority=5,
+        )
+    if now is not None and now.state != store.EXPORTING:
+        return
+    if item.causes:
+        await quarantine(conn, runtime, brand, number, item.causes)
+        return
+    await store.set_state(conn, brand, number, store.EXPORTED, exported_at=utcnow(), notes=item.notes)
+    if topology.orders.lock_after_export:
+        await enqueue(
+            conn,
+            brand=brand,
+            task="orders.lock",
+            payload={"number": number},
+            dedupe_key=f"lock:{number}",
+            priority=1,
+        )
 
 
 def _sales_orders(order: Order, units: list, sku_key: str, numbers: set[str]) -> list[SalesOrder]:
@@ -456,36 +547,45 @@ async def propagate(ctx: JobContext) -> None:
     deposco = runtime.deposco(brand)
     async with runtime.engine.connect() as conn:
         record = await store.get(conn, brand, number)
-        sales = [s for s in await store.sales_orders_of(conn, brand, number) if s.confirmed_at and s.deposco_id]
+        sales = [s for s in await store.sales_orders_of(conn, brand, number) if s.confirmed_at]
         units = await store.units(conn, brand, number)
     if record is None or not sales:
         return
     order = from_snapshot(record.snapshot)
     too_late: list[dict[str, Any]] = []
     cancelled: list[tuple[str, str]] = []
+    resolved: dict[str, str] = {}  # sales order -> Deposco id, for orders a batch import created (it names none)
     for sale in sales:
         if sale.cancelled_at is not None:
             continue
-        current = await deposco.get_sales_order(sale.deposco_id, priority=Priority.HIGH)
+        deposco_id = sale.deposco_id
+        if deposco_id is None:
+            found = await deposco.find_sales_order(sale.number, priority=Priority.HIGH)
+            if found is None or not found.order_id:
+                raise Transient(f"Deposco confirmed {sale.number} but does not find it by number yet")
+            deposco_id = resolved[sale.number] = found.order_id
+        current = await deposco.get_sales_order(deposco_id, priority=Priority.HIGH)
         status = current.status
         try:
             if order.status == OrderStatus.CANCELLED:
                 if not deposco_rules.can_cancel(status):
                     too_late.append({"sales_order": sale.number, "deposco_status": status, "what": "order"})
                     continue
-                result = await deposco.cancel_order(sale.deposco_id, priority=Priority.HIGH)
+                result = await deposco.cancel_order(deposco_id, priority=Priority.HIGH)
                 cancelled.append((sale.number, result.status))
                 continue
             wanted = _cancelled_per_line(order, units, sale.number)
             if wanted:
-                await deposco.cancel_lines(sale.deposco_id, wanted, priority=Priority.HIGH)
+                await deposco.cancel_lines(deposco_id, wanted, priority=Priority.HIGH)
             if order.is_on_hold and deposco_rules.can_update(status):
-                await deposco.hold(sale.deposco_id, priority=Priority.HIGH)
+                await deposco.hold(deposco_id, priority=Priority.HIGH)
             elif not order.is_on_hold and deposco_rules.is_on_hold(status):
-                await deposco.release(sale.deposco_id, priority=Priority.NORMAL)
+                await deposco.release(deposco_id, priority=Priority.NORMAL)
         except Permanent as error:
             too_late.append({"sales_order": sale.number, "deposco_status": status, "error": str(error)})
     async with ctx.transaction() as conn:
+        for so_number, found_id in resolved.items():
+            await store.set_deposco_id(conn, brand, so_number, found_id)
         for so_number, status in cancelled:
             await store.mark_cancelled(conn, brand, so_number, deposco_status=status)
         if too_late:
@@ -525,10 +625,10 @@ def _cancelled_per_line(order: Order, units: list, sales_order: str) -> dict[str
 
 
 def register(registry: TaskRegistry) -> None:
-    registry.register(FETCH, fetch)
+    registry.register(FETCH, fetch, batch=FETCH_BATCH)
     registry.register(REFETCH, refetch)
     registry.register(EVENTS, events)
-    registry.register(EXPORT, export)
+    registry.register(EXPORT, export, batch=EXPORT_BATCH)
     registry.register(PROPAGATE, propagate)
     registry.register("orders.lock", lock)
     registry.register(INCIDENTS, sweep_incidents)

@@ -228,7 +228,8 @@ class Worker:
 
     # --- one job ------------------------------------------------------------------------------------------
 
-    async def _execute(self, group: list[q.Job]) -> None:
+    async def _execute(self, group: list[q.Job] | q.Job) -> None:
+        group = [group] if isinstance(group, q.Job) else group
         job = group[0]
         task = self.registry.get(job.task)
         started = time.perf_counter()

@@ -135,6 +135,12 @@ async def get(conn: AsyncConnection, brand: str, number: str) -> OrderRecord | N
     return OrderRecord.from_row(row) if row else None
 
 
+async def get_many(conn: AsyncConnection, brand: str, numbers: Iterable[str]) -> dict[str, OrderRecord]:
+    wanted = list(numbers)
+    rows = await conn.execute(select(orders).where(orders.c.brand == brand, orders.c.number.in_(wanted)))
+    return {row.number: OrderRecord.from_row(row) for row in rows}
+
+
 async def save(
     conn: AsyncConnection,
     *,
@@ -199,9 +205,20 @@ async def set_state(conn: AsyncConnection, brand: str, number: str, state: str, 
     await conn.execute(update(orders).where(orders.c.brand == brand, orders.c.number == number).values(**values))
 
 
-async def replace_units(conn: AsyncConnection, brand: str, number: str, units: Iterable[dict[str, Any]]) -> None:
-    """Record the routing decision (before export). Shipped/cancelled counts of existing rows are kept."""
+async def replace_units(
+    conn: AsyncConnection, brand: str, number: str, units: Iterable[dict[str, Any]], *, new: bool = False
+) -> None:
+    """Record the routing decision (before export). Shipped/cancelled counts of existing rows are kept.
+
+    ``new``: the order was never recorded before, so it has no rows yet (one INSERT for all, no read)."""
     rows = list(units)
+    if new:
+        if rows:
+            await conn.execute(
+                order_units.insert(),
+                [{"brand": brand, "order_number": number, "cancelled": 0, "shipped": 0, **unit} for unit in rows],
+            )
+        return
     existing = {
         (r.line_id, r.pool, r.facility): r
         for r in await conn.execute(
@@ -224,6 +241,21 @@ async def replace_units(conn: AsyncConnection, brand: str, number: str, units: I
             await conn.execute(
                 order_units.insert().values(brand=brand, order_number=number, cancelled=0, shipped=0, **unit)
             )
+
+
+async def ensure_sales_orders(
+    conn: AsyncConnection, brand: str, order_number: str, by_facility: dict[str, str]
+) -> None:
+    """A row per Deposco order of one Centra order (facility -> sales order number), kept if it exists."""
+    if not by_facility:
+        return
+    rows = [
+        {"brand": brand, "number": number, "order_number": order_number, "facility": facility}
+        for facility, number in sorted(by_facility.items())
+    ]
+    await conn.execute(
+        insert_for(conn)(sales_orders).values(rows).on_conflict_do_nothing(index_elements=["brand", "number"])
+    )
 
 
 async def record_sent(conn: AsyncConnection, brand: str, sales_order: str, sent: dict[int, int]) -> bool:
@@ -256,6 +288,34 @@ async def units(conn: AsyncConnection, brand: str, number: str) -> list:
     )
 
 
+async def units_of_many(conn: AsyncConnection, brand: str, numbers: Iterable[str]) -> dict[str, list]:
+    """:func:`units` for several orders in one query."""
+    found: dict[str, list] = {}
+    rows = await conn.execute(
+        select(order_units)
+        .where(order_units.c.brand == brand, order_units.c.order_number.in_(list(numbers)))
+        .order_by(order_units.c.order_number, order_units.c.line_id, order_units.c.facility)
+    )
+    for row in rows:
+        found.setdefault(row.order_number, []).append(row)
+    return found
+
+
+async def sales_orders_of_many(
+    conn: AsyncConnection, brand: str, numbers: Iterable[str]
+) -> dict[str, list[SalesOrderRecord]]:
+    """:func:`sales_orders_of` for several orders in one query."""
+    found: dict[str, list[SalesOrderRecord]] = {}
+    rows = await conn.execute(
+        select(sales_orders)
+        .where(sales_orders.c.brand == brand, sales_orders.c.order_number.in_(list(numbers)))
+        .order_by(sales_orders.c.number)
+    )
+    for row in rows:
+        found.setdefault(row.order_number, []).append(SalesOrderRecord.from_row(row))
+    return found
+
+
 async def sales_orders_of(conn: AsyncConnection, brand: str, number: str) -> list[SalesOrderRecord]:
     rows = await conn.execute(
         select(sales_orders)
@@ -263,14 +323,6 @@ async def sales_orders_of(conn: AsyncConnection, brand: str, number: str) -> lis
         .order_by(sales_orders.c.number)
     )
     return [SalesOrderRecord.from_row(r) for r in rows]
-
-
-async def ensure_sales_order(conn: AsyncConnection, brand: str, number: str, order_number: str, facility: str) -> None:
-    await conn.execute(
-        insert_for(conn)(sales_orders)
-        .values(brand=brand, number=number, order_number=order_number, facility=facility)
-        .on_conflict_do_nothing(index_elements=["brand", "number"])
-    )
 
 
 async def mark_attempted(conn: AsyncConnection, brand: str, numbers: Iterable[str]) -> None:
@@ -286,17 +338,33 @@ async def mark_attempted(conn: AsyncConnection, brand: str, numbers: Iterable[st
 
 
 async def mark_confirmed(
-    conn: AsyncConnection, brand: str, number: str, *, deposco_id: str, deposco_status: str, confirmed_at: datetime
+    conn: AsyncConnection,
+    brand: str,
+    number: str,
+    *,
+    deposco_id: str | None,
+    deposco_status: str | None,
+    confirmed_at: datetime,
 ) -> None:
+    """Deposco confirmed the create. A batch import names no id (``None``): one is looked up when needed."""
+    values: dict[str, Any] = {
+        "confirmed_at": func.coalesce(sales_orders.c.confirmed_at, confirmed_at),
+        "last_error": None,
+    }
+    if deposco_id is not None:
+        values["deposco_id"] = deposco_id
+    if deposco_status is not None:
+        values["deposco_status"] = deposco_status
+    await conn.execute(
+        update(sales_orders).where(sales_orders.c.brand == brand, sales_orders.c.number == number).values(**values)
+    )
+
+
+async def set_deposco_id(conn: AsyncConnection, brand: str, number: str, deposco_id: str) -> None:
     await conn.execute(
         update(sales_orders)
         .where(sales_orders.c.brand == brand, sales_orders.c.number == number)
-        .values(
-            deposco_id=deposco_id,
-            deposco_status=deposco_status,
-            confirmed_at=func.coalesce(sales_orders.c.confirmed_at, confirmed_at),
-            last_error=None,
-        )
+        .values(deposco_id=deposco_id)
     )
 
 

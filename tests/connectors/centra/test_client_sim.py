@@ -269,3 +269,24 @@ async def test_rate_limits_report_the_shared_quota(sim: Sim) -> None:
         assert limits[("requests", 10.0)].quota == 60 and limits[("mutations", 3600.0)].quota == 1800
         assert limits[("requests", 3600.0)].used >= 6  # 5 by the other integration + our rateLimits call
         assert len(budget._log["requests"]) >= 6  # the other integration's calls now count against ours
+
+
+async def test_several_orders_by_number_in_one_request(sim: Sim) -> None:
+    [size, *_] = sim.seed()
+    sim.stock(1, {size["sku"]: 10})
+    first = sim.order([(size["sku"], 1)])
+    second = sim.order([(size["sku"], 2)])
+    sent: list[httpx.Request] = []
+
+    async def count(request: httpx.Request) -> None:
+        sent.append(request)
+
+    http = httpx.AsyncClient(event_hooks={"request": [count]})
+    async with sim.client(http=http) as client:
+        found = await client.get_orders([second["number"], 999_999, first["number"], second["number"]])
+    await http.aclose()
+    assert list(found) == [str(second["number"]), "999999", str(first["number"])]
+    assert found["999999"] is None
+    assert found[str(first["number"])].lines[0].quantity == 1
+    assert found[str(second["number"])].lines[0].quantity == 2
+    assert len(sent) == 1

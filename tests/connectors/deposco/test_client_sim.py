@@ -267,3 +267,39 @@ async def test_faults_are_survived(start, operation, rule):
                 assert len(await client.list_facilities()) == 2
     injected = sim.control("GET", "/faults")["injected"]
     assert sum(n for k, n in injected.items() if ":" not in k) > 0
+
+
+async def test_batch_import_creates_many_orders_in_one_request_with_inner_statuses(start):
+    sim, make = start()
+    sim.control("POST", "/items", json={"items": [{"number": "SKU-A"}, {"number": "SKU-B"}]})
+    async with make() as client:
+        existing = (await client.upsert_sales_order(order("400", [("SKU-A", 1)]), exists=False)).order
+        before = sim.control("GET", "/counters")["calls"]
+        outcomes = await client.import_sales_orders(
+            [
+                order("401", [("SKU-A", 3), ("SKU-B", 2)]),
+                order("400", [("SKU-A", 1)]),  # already there: an inner 409, never a second order
+                order("402", [("NO-SUCH-SKU", 1)]),
+                order("403", [("SKU-B", 1)], facility="WH2"),
+            ]
+        )
+        after = sim.control("GET", "/counters")["calls"]
+        api = {k: n - before.get(k, 0) for k, n in after.items() if "/_sim" not in k and after[k] != before.get(k)}
+        assert list(api.values()) == [1]  # one request for four orders
+        assert outcomes["C401-WH1"].created and outcomes["C403-WH2"].created
+        assert outcomes["C400-WH1"].exists and not outcomes["C400-WH1"].created
+        refused = outcomes["C402-WH1"]
+        assert not refused.created and not refused.exists
+        assert t.unknown_items(t.import_refusal(refused)) == ["NO-SUCH-SKU"]
+
+        found = await client.find_sales_order("C401-WH1", with_lines=True)
+        assert found.facility == "WH1" and found.customer_order_number == "401" and found.status == "New"
+        assert found.shipping_method == "UPS Ground"
+        assert sorted((ln.customer_line_number, ln.item, ln.quantity) for ln in found.lines) == [
+            ("5501", "SKU-A", 3),
+            ("5502", "SKU-B", 2),
+        ]
+        assert (await client.find_sales_order("C400-WH1")).order_id == existing.order_id
+        assert await client.find_sales_order("C402-WH1") is None
+    orders = [o for o in sim.sim.state.orders.values() if o.number.startswith("C40")]
+    assert sorted(o.number for o in orders) == ["C400-WH1", "C401-WH1", "C403-WH2"]

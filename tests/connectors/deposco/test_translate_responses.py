@@ -280,3 +280,41 @@ def test_webhook_hints_from_v1_shapes():
     assert hint == t.ShipmentHint("12", "1040", ("C1-WH1",))
     batch = {"shipments": {"shipment": [{"shipmentNumber": "1"}, {"shipmentNumber": "2"}, {"foo": "bar"}]}}
     assert [h.shipment_number for h in t.shipment_hints(batch)] == ["1", "2"]
+
+
+def test_import_outcomes_read_every_inner_status_of_a_multistatus():
+    payload = {
+        "multistatus": {
+            "response": [
+                {"status": "HTTP/1.1 201 Created", "href": "https://x/integration/BU1/orders/Sales Order/C1-WH1"},
+                {
+                    "status": "HTTP/1.1 409 Conflict",
+                    "entity": "Sales Order C2-WH1",
+                    "description": "Order [Sales Order C2-WH1] already exists",
+                },
+                {
+                    "status": "HTTP/1.1 409 Conflict",
+                    "entity": "Sales Order C3-WH1",
+                    "errors": {"error": [{"message": "The resource was updated by a concurrent request."}]},
+                },
+                {
+                    "status": "HTTP/1.1 404 Not Found",
+                    "entity": "Sales Order C4-WH1",
+                    "description": "Item with business key number = [NOPE] not found",
+                },
+                {"status": "HTTP/1.1 201 Created", "entity": "Sales Order SOMEONE-ELSES"},
+            ]
+        }
+    }
+    found = t.import_outcomes(payload, ["C1-WH1", "C2-WH1", "C3-WH1", "C4-WH1", "C5-WH1"])
+    assert found["C1-WH1"].created
+    assert found["C2-WH1"].exists and not found["C2-WH1"].transient
+    assert found["C3-WH1"].transient and not found["C3-WH1"].exists  # a concurrent write is no proof it exists
+    assert t.unknown_items(t.import_refusal(found["C4-WH1"])) == ["NOPE"]
+    assert "C5-WH1" not in found and "SOMEONE-ELSES" not in found  # unmentioned: outcome unknown
+
+
+def test_import_outcomes_in_request_order_when_entities_are_not_named():
+    payload = {"response": [{"status": "HTTP/1.1 201 Created"}, {"status": "HTTP/1.1 400 Bad Request"}]}
+    found = t.import_outcomes(payload, ["A", "B"])
+    assert found["A"].created and found["B"].status == 400

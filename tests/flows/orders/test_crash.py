@@ -32,7 +32,7 @@ class AnswerLate:
             not self.held
             and scope["type"] == "http"
             and scope["method"] == "POST"
-            and scope["path"].endswith("/orders/salesOrders")
+            and scope["path"].endswith(("/orders/salesOrders", "/orders"))  # REST create or V1 batch import
         )
         if not late:
             await self.app(scope, receive, send)

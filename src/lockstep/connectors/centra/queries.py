@@ -17,6 +17,7 @@ events queue (absent from the 2021 inventory) and ``setStock`` with ``stockQuant
 
 from __future__ import annotations
 
+import functools
 import re
 
 ADDRESS_FIELDS = """
@@ -124,6 +125,20 @@ query LockstepOrder($number: Int!) {
 """
     + ORDER_FIELDS
 )
+
+
+@functools.lru_cache(maxsize=128)
+def orders_by_numbers(count: int) -> str:
+    """One request for ``count`` orders by number: the same ``orders(where:{number})`` field once per order,
+    under aliases ``o0``…; variables ``$n0``…. One document per count, so the server's parse cache still hits."""
+    if count < 1:
+        raise ValueError("at least one order")
+    params = ", ".join(f"$n{i}: Int!" for i in range(count))
+    fields = "\n".join(
+        f"  o{i}: orders(where: {{ number: $n{i} }}, limit: 1) {{ ...LockstepOrderFields }}" for i in range(count)
+    )
+    return f"query LockstepOrdersByNumber({params}) {{\n{fields}\n}}\n" + ORDER_FIELDS
+
 
 ORDER_SHIPMENTS = (
     """
@@ -358,6 +373,7 @@ DOCUMENTS: dict[str, str] = {
     for doc in (
         ORDERS,
         ORDER_BY_NUMBER,
+        orders_by_numbers(3),
         ORDER_SHIPMENTS,
         LOCK_ORDERS,
         CREATE_SHIPMENT,

@@ -316,6 +316,23 @@ class DeposcoClient:
         result = self._parse("salesOrders.upsert", t.sales_order, body)
         return OrderUpsert(result, prepared.changes, created=not exists, requests=len(prepared.bodies))
 
+    async def import_sales_orders(
+        self, orders: list[SalesOrder], *, priority: Priority = Priority.NORMAL
+    ) -> dict[str, t.ImportOutcome]:
+        """Create several *new* sales orders in one V1 ``POST /orders`` (each at most 100 lines); returns each
+        order's inner status from the ``207`` multistatus. ``409`` = it exists already (an earlier attempt made
+        it): a resend can never make a second order, so the call is safe to retry. An order missing from the
+        answer is missing from the result: its outcome is unknown. Raises ``Untranslatable`` before sending."""
+        if not orders:
+            return {}
+        if self.v1 is None:
+            raise Permanent("the V1 API is not configured", system=self.system, operation="orders.import")
+        prepared = t.sales_order_import(orders, self.business_unit)
+        body = await self.v1.post(
+            "/orders", prepared.body, operation="orders.import", priority=priority, idempotent=True
+        )
+        return self._parse("orders.import", t.import_outcomes, body, [o.number for o in orders])
+
     async def _post_order(self, chunk: dict[str, Any], priority: Priority) -> Any:
         try:
             return await self._call(

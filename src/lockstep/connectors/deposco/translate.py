@@ -341,6 +341,153 @@ def _line_body(order_number: str, line: SalesOrderLine, business_unit: str) -> d
     return _compact(body)
 
 
+# --- V1 batch import: POST {v1}/orders, several new orders in one request, one inner status each ------------------
+
+V1_ORDER_TYPE = "Sales Order"
+V1_IMPORT_MAX_ORDERS = 50  # orders per import request: keeps a request small and a failure's blast radius too
+
+
+@dataclass(frozen=True)
+class SalesOrderImport:
+    """``POST /orders`` (V1) body for several *new* sales orders, and what was changed to fit, per number."""
+
+    body: dict[str, Any]
+    changes: Mapping[str, tuple[Change, ...]]
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """One order's inner status in the ``207`` multistatus: created, already there (``409``), or refused."""
+
+    number: str
+    status: int
+    message: str = ""
+
+    @property
+    def created(self) -> bool:
+        return self.status in (200, 201)
+
+    @property
+    def exists(self) -> bool:
+        """A duplicate: the order is there. (A 409 "updated by a concurrent request" says nothing of that.)"""
+        return self.status == 409 and "concurrent" not in self.message.lower()
+
+    @property
+    def transient(self) -> bool:
+        return self.status >= 500 or self.status in (408, 429) or (self.status == 409 and not self.exists)
+
+
+def sales_order_import(orders: Sequence[SalesOrder], business_unit: str) -> SalesOrderImport:
+    """The V1 ``OrderHeader`` shape (``order[]`` with ``number``, ``type``, ``facility``, ``shipToAddress`` as an
+    ``AddressType``, ``orderLines.orderLine[]`` with ``itemNumber`` and ``pack``) for orders of at most
+    :data:`MAX_LINES_PER_REQUEST` lines, built from the same fitted fields as the REST create (same limits, same
+    notes). Raises ``Untranslatable`` (a ``Permanent``) before anything is sent if a key does not fit."""
+    built, changes = [], {}
+    for order in orders:
+        if len(order.lines) > MAX_LINES_PER_REQUEST:
+            raise ValueError(f"{order.number}: more than {MAX_LINES_PER_REQUEST} lines go through the REST API")
+        rest = sales_order_requests(order, business_unit, create=True)
+        built.append(_v1_order(rest.bodies[0], business_unit))
+        changes[order.number] = rest.changes
+    return SalesOrderImport({"order": built}, changes)
+
+
+def _v1_order(rest: Mapping[str, Any], business_unit: str) -> dict[str, Any]:
+    contact, address = rest.get("shipToContact") or {}, rest.get("shipToAddress") or {}
+    name = " ".join(part for part in (contact.get("firstName"), contact.get("lastName")) if part)
+    ship_to = _compact(
+        {
+            "name": name,
+            "email": contact.get("email"),
+            "phone": contact.get("phone"),
+            "addressLine1": address.get("line1"),
+            "addressLine2": address.get("line2"),
+            "addressLine3": address.get("line3"),
+            "city": address.get("city"),
+            "stateProvinceCode": address.get("stateProvince"),
+            "postalCode": address.get("postalCode"),
+            "countryCode": address.get("country"),
+        }
+    )
+    lines = []
+    for line in (rest.get("orderLines") or {}).get("data", []):
+        item = line["item"]["businessKey"]["number"]
+        lines.append(
+            _compact(
+                {
+                    "lineNumber": line["lineNumber"],
+                    "customerLineNumber": line.get("customerLineNumber"),
+                    "itemNumber": item,
+                    "pack": {"itemNumber": item, **EACH},
+                    "orderPackQuantity": line["orderPackQuantity"],
+                    "unitPrice": line.get("unitPrice"),
+                }
+            )
+        )
+    facility = ((rest.get("shipFromFacility") or {}).get("businessKey") or {}).get("number")
+    return _compact(
+        {
+            "businessUnit": business_unit,
+            "number": rest["number"],
+            "type": V1_ORDER_TYPE,
+            "status": rest.get("orderStatus", STATUS_NEW),
+            "facility": facility,
+            "customerOrderNumber": rest.get("customerOrderNumber"),
+            "orderSource": rest.get("orderSource"),
+            "shipVia": rest.get("shipVia"),
+            "placedDate": rest.get("placedDate"),
+            "shipToAddress": ship_to,
+            "orderLines": {"orderLine": lines},
+        }
+    )
+
+
+_INNER_STATUS = re.compile(r"\b([1-5]\d\d)\b")
+_ENTITY_NUMBER = re.compile(r"^\s*Sales Order\s+(.+?)\s*$")
+
+
+def import_outcomes(payload: Any, numbers: Sequence[str]) -> dict[str, ImportOutcome]:
+    """Every inner status of a V1 ``207`` multistatus (``response[]``, possibly under ``multistatus``), by order
+    number. The outer code says nothing; an order the answer does not mention is missing from the result (its
+    outcome is unknown, so the caller must treat it as uncertain)."""
+    body = v.as_dict(payload)
+    if "multistatus" in body:
+        body = v.as_dict(body["multistatus"])
+    rows = v.as_list(body.get("response"), "response")
+    wanted = set(numbers)
+    found: dict[str, ImportOutcome] = {}
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise MalformedPayload(f"multistatus response {index} is not an object")
+        number = _entity_number(row)
+        if number is None and len(rows) == len(numbers):
+            number = numbers[index]  # answers come in request order
+        if number not in wanted:
+            continue
+        match = _INNER_STATUS.search(v.text(row.get("status")))
+        if match is None:
+            raise MalformedPayload(f"multistatus response for {number} has no status")
+        messages = [e.message for e in user_errors(row)] or [v.text(row.get("description"))]
+        found[number] = ImportOutcome(number, int(match.group(1)), "; ".join(m for m in messages if m))
+    return found
+
+
+def _entity_number(row: Mapping[str, Any]) -> str | None:
+    match = _ENTITY_NUMBER.match(v.text(row.get("entity")))
+    if match:
+        return match.group(1)
+    href = v.text(row.get("href"))
+    return href.rstrip("/").rsplit("/", 1)[-1] if href else None
+
+
+def import_refusal(outcome: ImportOutcome) -> Permanent:
+    """A refused order of a batch import as the error a REST create would have raised (same user errors)."""
+    return Permanent(
+        f"Deposco refused {outcome.number} (inner {outcome.status}): {outcome.message}",
+        user_errors=[_user_error(outcome.message)] if outcome.message else [],
+    )
+
+
 def cancellation_request(quantities: Mapping[str, int]) -> dict[str, Any]:
     """``POST /orders/salesOrders/{id}/cancellations`` body: units to cancel per Deposco line id.
 

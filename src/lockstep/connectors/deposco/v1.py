@@ -71,6 +71,16 @@ class DeposcoV1Client:
         response = await self._caller.send(build, operation=operation, idempotent=True, priority=priority)
         return decode(response), sent["at"]
 
+    async def post(self, path: str, body: Any, *, operation: str, priority: Priority, idempotent: bool) -> Any:
+        """POST a JSON body and decode the answer (a batch write answers ``207``: read every inner status)."""
+
+        async def build() -> httpx.Request:
+            headers = {"Authorization": self._authorization, "Accept": "application/json"}
+            return self.http.build_request("POST", f"{self.base_url}{path}", json=body, headers=headers)
+
+        response = await self._caller.send(build, operation=operation, idempotent=idempotent, priority=priority)
+        return decode(response)
+
     async def availability(
         self,
         *,

@@ -30,3 +30,17 @@ class WriteGuard:
             yield
         finally:
             self._busy.discard(key)
+
+    @contextlib.asynccontextmanager
+    async def hold_many(self, keys: list[str]) -> AsyncIterator[set[str]]:
+        """One batch write (a V1 import): every free key is held for one transaction; yields the busy ones,
+        which the batch answers with an inner 409 "updated by a concurrent request"."""
+        busy = {key for key in keys if key in self._busy}
+        mine = [key for key in dict.fromkeys(keys) if key not in busy]
+        self._busy.update(mine)
+        try:
+            if self.hold_seconds > 0 and mine:
+                await asyncio.sleep(self.hold_seconds)
+            yield busy
+        finally:
+            self._busy.difference_update(mine)

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 
 from . import v1_shapes
 from .context import Sim
-from .errors import DeposcoError, bad_request
+from .errors import CONCURRENT_UPDATE, DeposcoError, bad_request
 from .web import after, read_json, sim
 
 router = APIRouter(prefix="/integration/{code}")
@@ -98,36 +98,62 @@ async def facility_inventory(request: Request, code: str, bu: str, facility: str
 
 
 def _v1_order_to_latest(order: dict[str, Any], bu: str) -> dict[str, Any]:
-    """Map a V1 order (``orderNumber``, ``orderLines.orderLine[]``) onto the state's sales-order rules."""
+    """Map a V1 ``OrderHeader`` onto the state's sales-order rules (the same validation as the REST create).
+
+    The XSD names (``number``, ``status``, ``facility``, ``shipToAddress`` as an ``AddressType``,
+    ``orderLines.orderLine[]`` with ``itemNumber`` and ``pack``) and the older ``orderNumber`` /
+    ``shipFromFacility`` / ``line1`` spellings are both read. V1's one ``name`` becomes first and last name.
+    """
     lines = (order.get("orderLines") or {}).get("orderLine") or []
     if isinstance(lines, dict):  # a single child may arrive as an object
         lines = [lines]
-    facility = order.get("shipFromFacility") or order.get("facility")
+    facility = order.get("facility") or order.get("shipFromFacility")
     ship_to = order.get("shipToAddress") or {}
-    return {
+    contact = {k: ship_to[k] for k in ("firstName", "lastName", "phone", "email") if k in ship_to}
+    if ship_to.get("name") and "firstName" not in contact:
+        first, _, last = str(ship_to["name"]).partition(" ")
+        contact.update(firstName=first[:30], lastName=last[:30])
+    address = {
+        k: ship_to[k] for k in ("line1", "line2", "city", "stateProvince", "postalCode", "country") if k in ship_to
+    }
+    for v1_name, name in (
+        ("addressLine1", "line1"),
+        ("addressLine2", "line2"),
+        ("addressLine3", "line3"),
+        ("addressLine4", "line4"),
+        ("stateProvinceCode", "stateProvince"),
+        ("countryCode", "country"),
+    ):
+        if ship_to.get(v1_name) is not None:
+            address[name] = ship_to[v1_name]
+    header = {
         "businessUnit": {"businessKey": {"code": order.get("businessUnit") or bu}},
-        "number": order.get("orderNumber"),
+        "number": order.get("number") or order.get("orderNumber"),
         "customerOrderNumber": order.get("customerOrderNumber"),
         "orderSource": order.get("orderSource"),
-        "orderStatus": order.get("orderStatus") or "New",
+        "orderStatus": order.get("status") or order.get("orderStatus") or "New",
         "shipFromFacility": {"businessKey": {"number": facility}} if facility else None,
-        "shipToContact": {k: ship_to[k] for k in ("firstName", "lastName", "phone", "email") if k in ship_to},
-        "shipToAddress": {
-            k: ship_to[k] for k in ("line1", "line2", "city", "stateProvince", "postalCode", "country") if k in ship_to
-        },
-        "orderLines": {
-            "data": [
-                {
-                    "lineNumber": ln.get("lineNumber"),
-                    "customerLineNumber": ln.get("customerLineNumber"),
-                    "item": {"businessKey": {"number": ln.get("itemNumber")}},
-                    "orderPackQuantity": float(ln.get("orderPackQuantity") or 0),
-                }
-                for ln in lines
-                if isinstance(ln, dict)
-            ]
-        },
+        "shipVia": order.get("shipVia"),
+        "placedDate": order.get("placedDate"),
+        "shipToContact": contact,
+        "shipToAddress": address,
+        "orderLines": {"data": [_v1_line(ln) for ln in lines if isinstance(ln, dict)]},
     }
+    return {k: value for k, value in header.items() if value is not None}
+
+
+def _v1_line(line: dict[str, Any]) -> dict[str, Any]:
+    item = line.get("itemNumber")
+    pack = line.get("pack") if isinstance(line.get("pack"), dict) else {}
+    body = {
+        "lineNumber": line.get("lineNumber"),
+        "customerLineNumber": line.get("customerLineNumber"),
+        "item": {"businessKey": {"number": item}},
+        "pack": {"businessKey": {"item.number": pack.get("itemNumber") or item, "quantity": pack.get("quantity", 1)}},
+        "orderPackQuantity": float(line.get("orderPackQuantity") or 0),
+        "unitPrice": line.get("unitPrice"),
+    }
+    return {k: value for k, value in body.items() if value is not None}
 
 
 @router.post("/orders", name="v1.orders.import")
@@ -142,25 +168,32 @@ async def import_orders(request: Request, code: str):
         raise bad_request('Expected {"order": [...]}')
     responses = []
     base = f"{str(request.base_url).rstrip('/')}/integration/{code}/orders/Sales Order"
-    for raw in orders:
-        number = raw.get("orderNumber") if isinstance(raw, dict) else None
-        entry: dict[str, Any] = {"type": "Order", "entity": f"Sales Order {number}"}
-        if number in s.state.order_ids:
-            entry.update(
-                status="HTTP/1.1 409 Conflict",
-                description=f"Order [Sales Order {number}] already exists",
-                errors={"message": [f"Order [Sales Order {number}] already exists"]},
-            )
-        else:
-            try:
-                s.state.upsert_order(_v1_order_to_latest(raw, s.state.business_unit))
-                entry.update(status="HTTP/1.1 201 Created", href=f"{base}/{number}")
-            except DeposcoError as exc:
-                reason = "Not Found" if exc.status == 404 else "Bad Request"
+    numbers = [(raw.get("number") or raw.get("orderNumber")) if isinstance(raw, dict) else None for raw in orders]
+    async with s.guard.hold_many([f"order:{n}" for n in numbers if n]) as busy:
+        for raw, number in zip(orders, numbers, strict=True):
+            entry: dict[str, Any] = {"type": "Order", "entity": f"Sales Order {number}"}
+            if f"order:{number}" in busy:
                 entry.update(
-                    status=f"HTTP/1.1 {exc.status} {reason}",
-                    description=exc.message,
-                    errors={"message": [exc.message]},
+                    status="HTTP/1.1 409 Conflict",
+                    description=CONCURRENT_UPDATE,
+                    errors={"message": [CONCURRENT_UPDATE]},
                 )
-        responses.append(entry)
+            elif number in s.state.order_ids:
+                entry.update(
+                    status="HTTP/1.1 409 Conflict",
+                    description=f"Order [Sales Order {number}] already exists",
+                    errors={"message": [f"Order [Sales Order {number}] already exists"]},
+                )
+            else:
+                try:
+                    s.state.upsert_order(_v1_order_to_latest(raw, s.state.business_unit))
+                    entry.update(status="HTTP/1.1 201 Created", href=f"{base}/{number}")
+                except DeposcoError as exc:
+                    reason = "Not Found" if exc.status == 404 else "Bad Request"
+                    entry.update(
+                        status=f"HTTP/1.1 {exc.status} {reason}",
+                        description=exc.message,
+                        errors={"message": [exc.message]},
+                    )
+            responses.append(entry)
     return _respond(request, {"response": responses}, status=207)
