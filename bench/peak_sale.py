@@ -1,20 +1,31 @@
-"""Peak sale: does Centra ever sell stock the warehouses do not have? Oversold units, Lockstep vs a naive peer.
+"""Peak sale: does Centra ever sell stock the warehouses do not have? Lockstep against a naive baseline.
 
 The simulators' ``peak-sale`` scenario (400 SKUs with 2-6 units per facility, ~40 storefront orders/s across three
-markets, other-channel orders taken directly in Deposco, small receipts) runs against both simulators as separate
-processes: Centra on the Growth tier with 50 ms latency per request, Deposco throttled at 4 requests/s. Lockstep
-runs in this process as ``lockstep run`` would (webhook receiver, worker, its own budgets): it exports orders,
-confirms shipments and — in ``--mode lockstep`` — publishes stock with the inventory flow. In ``--mode naive`` the
-same Lockstep does everything except stock, which a peer-style loop writes every ``--naive-interval`` seconds as
-``share x ATP - buffer`` straight from Deposco (no in-flight terms). At the end the simulators' ground truth
-(``lockstep.sim.truth``) counts oversold units: Centra order units that Deposco cannot fulfil.
+markets, other-channel orders taken directly in Deposco, small receipts) runs twice with the same seed against
+both simulators as separate processes: Centra on the Growth tier with 50 ms latency per request, Deposco throttled
+at 4 requests/s. On top, a stock churn of ``--stock-changes-per-s`` receipts (+5 units on one item in one live
+facility each, sent in batches through the simulator's control API) keeps the inventory flow busy.
+
+Lockstep runs in this process as ``lockstep run`` would (webhook receiver, worker, its own budgets) and exports
+orders and confirms shipments in both runs:
+
+- ``lockstep``: stock is published by Lockstep's inventory flow.
+- ``baseline``: stock is pushed by a naive integration (here in ``bench/``, not in the product) every
+  ``--baseline-interval`` seconds (default 300): Centra physical := share x Deposco ATP - buffer, no in-flight
+  terms. It gets Lockstep's order export for free, which only flatters it.
+
+Measured:
+
+- oversold units: the simulators' ground truth (``lockstep.sim.truth``), Centra order units Deposco cannot fulfil;
+- stock lag: for each churn receipt, the time from sending it to Deposco to the next Centra ``setStock`` of each
+  pool it moves (+5 units moves every pool's figure by at least one unit at the example brand's shares);
+- rows per mutation: sizes per Lockstep ``setStock`` mutation.
 
 The last line is one JSON object:
 
-    {"mode", "duration_s", "storefront_orders", "refused_by_centra", "oversold_units", "oversold_cells",
-     "stock_mutations", "centra_429", "deposco_429", "sync_lag_max_s", ...}
+    {"oversold_lockstep", "oversold_baseline", "p99_stock_lag_s", "rows_per_mutation", "centra_429", ...}
 
-    .venv/bin/python bench/peak_sale.py [--mode lockstep|naive] [--duration 60] [--database-url URL]
+    .venv/bin/python bench/peak_sale.py [--duration 60] [--stock-changes-per-s 200] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from datetime import datetime
 
 import uvicorn
 
@@ -53,6 +65,8 @@ from lockstep.web.app import create_app
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "example-brand.yaml"
 TOKEN, CLIENT, SECRET = "bench-token", "bench", "bench-secret"
+LOCKSTEP_WRITES = "Lockstep stock sync"  # the description Lockstep's setStock carries
+BASELINE_WRITES = "control API"  # the naive peer writes through the simulator's control API
 
 
 def free_port() -> int:
@@ -145,7 +159,8 @@ async def naive_publisher(sims: LocalSimulators, topology, stop: asyncio.Event, 
     return writes
 
 
-async def run(args) -> dict:
+async def run(args, mode: str) -> dict:
+    """One seeded peak sale with Lockstep running; stock by Lockstep (``lockstep``) or the naive loop."""
     logs.configure("WARNING")
     source = load_brand_file(EXAMPLE)
     with tempfile.TemporaryDirectory() as tmp, simulators(source) as sims:
@@ -153,6 +168,7 @@ async def run(args) -> dict:
         db_url = args.database_url or f"sqlite:///{tmp}/bench.db"
         engine = create_engine(db_url)
         await migrate.upgrade(engine)
+        await _empty(engine)
         config_file = sims.pointed(EXAMPLE, tmp / "config")
         pointed = load_brand_file(config_file)
         secrets = {pointed.brand: sims.secrets_for(pointed)}
@@ -162,7 +178,7 @@ async def run(args) -> dict:
         runtime = Runtime(Settings(), LoadResult(brands={pointed.brand: measured}), engine, secrets=secrets)
         stop = asyncio.Event()
         background: list[asyncio.Task] = []
-        lag: list[float] = []
+        churn: list[tuple[datetime, str, str]] = []
 
         async def on_seeded(endpoints) -> None:
             """Set-up before the clock starts (unmeasured): item master, first stock publish, then Lockstep runs."""
@@ -178,7 +194,7 @@ async def run(args) -> dict:
                 async with engine.begin() as conn:
                     await enqueue(conn, brand=pointed.brand, task="items.sync", payload={"full": True})
                 await drain(setup)
-                if args.mode == "lockstep":
+                if mode == "lockstep":
                     async with engine.begin() as conn:
                         await enqueue(conn, brand=pointed.brand, task="inventory.scan")
                     await drain_until_published(setup)
@@ -194,14 +210,15 @@ async def run(args) -> dict:
                 (await c_http.put("/_sim/webhooks", json=hook)).raise_for_status()
             worker = Worker(engine, runtime.registry, concurrency=8, services=runtime, poll_interval_s=0.02)
             background.append(asyncio.create_task(worker.run(stop)))
-            background.append(asyncio.create_task(poll_shipments_and_lag(runtime, pointed.brand, stop, lag)))
-            if args.mode == "lockstep":
+            background.append(asyncio.create_task(poll_shipments(runtime, pointed.brand, stop)))
+            if mode == "lockstep":
                 async with engine.begin() as conn:
                     await enqueue(conn, brand=pointed.brand, task="inventory.scan", dedupe_key="inventory.scan")
             else:
-                background.append(asyncio.create_task(naive_publisher(sims, pointed, stop, args.naive_interval)))
+                background.append(asyncio.create_task(naive_publisher(sims, pointed, stop, args.baseline_interval)))
+            deadline = time.monotonic() + args.duration
+            background.append(asyncio.create_task(stock_churn(sims, pointed, args, deadline, churn)))
 
-        started = time.monotonic()
         summary = await run_scenario(
             "peak-sale",
             args.duration,
@@ -212,42 +229,104 @@ async def run(args) -> dict:
             deposco_client_id=CLIENT,
             deposco_client_secret=SECRET,
             topology=source,
-            publish_stock=args.mode == "naive",
+            publish_stock=mode == "baseline",
             settle_s=args.settle,
             on_seeded=on_seeded,
         )
-        elapsed = time.monotonic() - started
+        async with sims.endpoints().centra_client() as c_http:
+            snapshot = (await c_http.get("/_sim/snapshot")).json()
         stop.set()
         await asyncio.gather(*background, return_exceptions=True)
         await runtime.close()
-    truth = summary["truth"]
-    oversold = truth.get("oversold", {})
+    oversold = summary["truth"].get("oversold", {})
     outcomes = summary["events"]["outcomes"]
-    counters = summary["counters"]
+    writer = LOCKSTEP_WRITES if mode == "lockstep" else BASELINE_WRITES
+    lags = stock_lags(snapshot, pointed, churn, writer)
+    writes = [c for c in snapshot["stock_changes"].values() if c["description"] == writer]
     return {
-        "mode": args.mode,
-        "scan_interval_s": args.scan_interval if args.mode == "lockstep" else None,
-        "naive_interval_s": args.naive_interval if args.mode == "naive" else None,
-        "scenario": "peak-sale",
-        "duration_s": args.duration,
-        "wall_s": round(elapsed, 1),
-        "skus": summary["seeded"]["skus"],
+        "mode": mode,
         "storefront_orders": outcomes.get("storefront_order.accepted", 0),
         "refused_by_centra": outcomes.get("storefront_order.refused", 0),
-        "outcomes": outcomes,
+        "other_channel_orders": outcomes.get("other_channel_order.placed", 0),
+        "stock_changes_sent": len(churn),
+        "stock_changes_per_s": round(len(churn) / args.duration, 1),
         "oversold_units": oversold.get("units"),
         "oversold_cells": oversold.get("cells"),
-        "stock_mutations": counters["centra"].get("calls", {}).get("setStock")
-        if isinstance(counters["centra"].get("calls"), dict)
-        else counters["centra"].get("calls:setStock"),
-        "centra_429": counters["centra"].get("rateLimited"),
-        "deposco_counters": {k: v for k, v in counters["deposco"].items() if "429" in k or "throttl" in k.lower()},
-        "sync_lag_max_s": round(max(lag), 2) if lag else None,
+        "not_in_deposco_at_end": summary["truth"].get("missing_in_deposco", {}).get("orders"),
+        "lag_samples": len(lags),
+        "p50_stock_lag_s": _quantile(lags, 0.5),
+        "p99_stock_lag_s": _quantile(lags, 0.99),
+        "stock_mutations": len(writes),
+        "rows_per_mutation": round(sum(len(c["lines"]) for c in writes) / len(writes), 1) if writes else None,
+        "centra_429": summary["counters"]["centra"].get("rateLimited"),
+        "deposco_429": summary["counters"]["deposco"].get("throttled429"),
         "driver_max_lag_s": summary["events"]["max_lag_s"],
-        "oversold_examples": oversold.get("examples", [])[:3],
-        "truth_keys": {k: (v if not isinstance(v, dict) else {kk: vv for kk, vv in v.items() if kk != "examples"})
-                       for k, v in truth.items() if k != "oversold"},
     }
+
+
+async def _empty(engine) -> None:
+    from sqlalchemy import func, select
+
+    async with engine.connect() as conn:
+        if await conn.scalar(select(func.count()).select_from(stock_store.stock_levels)):
+            raise SystemExit("the database already holds stock: give the benchmark an empty database")
+
+
+async def stock_churn(sims, topology, args, deadline: float, sent: list) -> None:
+    """``--stock-changes-per-s`` receipts of +5 units on random live (facility, item) cells, in batches of one
+    facility's lines every 50 ms; each change is recorded with the moment it was sent."""
+    import random
+
+    rng = random.Random(args.seed)
+    live = [f.code for f in topology.facilities if f.is_live]
+    async with sims.endpoints().centra_client() as c_http, sims.endpoints().deposco_client() as d_http:
+        items = [i.item for i in catalog_items(await CentraControl(c_http).catalog(), topology.sku_key)]
+        started, done = time.monotonic(), 0
+        while (now := time.monotonic()) < deadline and args.stock_changes_per_s > 0:
+            due = int((now - started) * args.stock_changes_per_s) - done  # catch up on a slow loop
+            for index, facility in enumerate(live):
+                lines = [rng.choice(items) for _ in range(due // len(live) + (1 if index < due % len(live) else 0))]
+                if not lines:
+                    continue
+                at = utcnow()
+                body = {"facility": facility, "lines": [{"itemNumber": i, "quantity": 5} for i in lines]}
+                (await d_http.post("/_sim/receipts", json=body)).raise_for_status()
+                sent += [(at, facility, item) for item in lines]
+                done += len(lines)
+            await asyncio.sleep(0.05)
+
+
+def stock_lags(snapshot: dict, topology, churn: list, writer: str) -> list[float]:
+    """Per churn receipt and pool it moves: seconds to the next write of that (pool, SKU) by ``writer`` (the
+    stock change's description)."""
+    warehouses = {int(w["id"]): w["name"] for w in snapshot["warehouses"].values()}
+    skus = {int(z["id"]): z["sku"] for z in snapshot["sizes"].values()}
+    pool_of = {p.centra_warehouse: p.id for p in topology.pools}
+    writes: dict[tuple[str, str], list[datetime]] = {}
+    for change in snapshot["stock_changes"].values():
+        if change["description"] != writer:
+            continue
+        pool = pool_of.get(warehouses.get(int(change["warehouse_id"]), ""))
+        at = datetime.fromisoformat(change["created_at"])
+        for size_id, _ in change["lines"]:
+            writes.setdefault((pool, skus.get(int(size_id), "")), []).append(at)
+    for times in writes.values():
+        times.sort()
+    lags = []
+    for at, facility, item in churn:
+        for pool, _ in topology.pools_for_facility(facility):
+            times = writes.get((pool, item), [])
+            later = next((t for t in times if t >= at), None)
+            if later is not None:
+                lags.append((later - at).total_seconds())
+    return lags
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
 
 
 async def drain_until_published(runtime: Runtime) -> None:
@@ -282,32 +361,45 @@ async def start_app(runtime: Runtime, background: list, stop: asyncio.Event) -> 
     return await ready
 
 
-async def poll_shipments_and_lag(runtime: Runtime, brand: str, stop: asyncio.Event, lag: list[float]) -> None:
-    """What the scheduler does every minute, every 5 s here (the bench is short); samples the stock sync lag."""
-    last_poll = 0.0
+async def poll_shipments(runtime: Runtime, brand: str, stop: asyncio.Event) -> None:
+    """What the scheduler does every minute, every 5 s here (the bench is short)."""
     while not stop.is_set():
         async with runtime.engine.begin() as conn:
-            oldest = (await stock_store.oldest_dirty(conn)).get(brand)
-            lag.append((utcnow() - oldest).total_seconds() if oldest else 0.0)
-            if time.monotonic() - last_poll >= 5:
-                await enqueue(conn, brand=brand, task="shipments.poll", dedupe_key="shipments.poll")
-                await enqueue(conn, brand=brand, task="orders.refetch", dedupe_key="orders.refetch")
-                last_poll = time.monotonic()
+            await enqueue(conn, brand=brand, task="shipments.poll", dedupe_key="shipments.poll")
+            await enqueue(conn, brand=brand, task="orders.refetch", dedupe_key="orders.refetch")
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), 1.0)
+            await asyncio.wait_for(stop.wait(), 5.0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("lockstep", "naive"), default="lockstep")
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--settle", type=float, default=10.0, help="seconds after the sale before the truth is read")
-    parser.add_argument("--naive-interval", type=float, default=60.0)
-    parser.add_argument("--scan-interval", type=int, default=5, help="inventory.scan_interval_seconds (lockstep mode)")
+    parser.add_argument("--stock-changes-per-s", type=float, default=200.0)
+    parser.add_argument("--baseline-interval", type=float, default=300.0, help="the naive peer's push interval")
+    parser.add_argument("--scan-interval", type=int, default=1, help="Lockstep's inventory.scan_interval_seconds")
+    parser.add_argument("--only", choices=("lockstep", "baseline"), help="run one side only")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--database-url")
+    parser.add_argument("--database-url", help="an empty database for Lockstep (default: a temporary SQLite file)")
     args = parser.parse_args()
-    result = asyncio.run(run(args))
+    runs = {}
+    for mode in ("lockstep", "baseline"):
+        if args.only in (None, mode):
+            runs[mode] = asyncio.run(run(args, mode))
+            print(json.dumps(runs[mode]), flush=True)
+    lockstep, baseline = runs.get("lockstep", {}), runs.get("baseline", {})
+    result = {
+        "oversold_lockstep": lockstep.get("oversold_units"),
+        "oversold_baseline": baseline.get("oversold_units"),
+        "p99_stock_lag_s": lockstep.get("p99_stock_lag_s"),
+        "p50_stock_lag_s": lockstep.get("p50_stock_lag_s"),
+        "rows_per_mutation": lockstep.get("rows_per_mutation"),
+        "centra_429": lockstep.get("centra_429"),
+        "stock_changes_per_s": lockstep.get("stock_changes_per_s"),
+        "storefront_orders": {m: r.get("storefront_orders") for m, r in runs.items()},
+        "duration_s": args.duration,
+        "baseline_interval_s": args.baseline_interval,
+    }
     print(json.dumps(result))
 
 

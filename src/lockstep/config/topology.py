@@ -268,9 +268,17 @@ class InventorySettings(_Model):
     )
     publish_batch_size: int = Field(200, ge=1, le=1000, description="sizes per Centra setStock mutation")
     correct_drift: bool = Field(True, description="reconciliation rewrites drifting Centra stock")
-    scan_overlap_minutes: int = Field(2, ge=1, description="overlap of the changed-stock poll window")
+    scan_overlap_seconds: int = Field(
+        10, ge=1, le=3600, description="overlap of the changed-stock poll window (activity committed late)"
+    )
     scan_interval_seconds: int = Field(
-        5, ge=1, le=3600, description="how often the stock scan runs again after each run (cron only restarts it)"
+        2,
+        ge=1,
+        le=3600,
+        description="how often the changed-stock poll runs again after each run (cron only restarts it)",
+    )
+    rolling_scan_seconds: int = Field(
+        15, ge=1, le=86400, description="how often the rolling scan re-reads the next page of items"
     )
     scan_page_items: int = Field(
         100, ge=1, le=1000, description="items re-read per scan by the rolling availability scan"

@@ -2,13 +2,14 @@
 
 ``inventory.scan`` (per brand) runs every ``inventory.scan_interval_seconds``: it re-enqueues itself after each
 run, and the brand's cron schedule only restarts the chain if it ever breaks (the dedupe key coalesces the two).
-Each run does two cheap things with the brand's Deposco budget:
+It spends the brand's Deposco budget, shared with order exports, sparingly:
 
 1. **Changed since**: V1 ``/inventory/full`` with the activity time (cursor minus an overlap): every item x
    facility with on-hand activity — receipts, adjustments, picks — since the last run.
-2. **Rolling scan**: V1 availability for the next ``scan_page_items`` items of the brand's item master. Activity
-   time may not cover ATP moves that change no on-hand (another channel's order allocating stock), so every item
-   is re-read in turn as a safety net; the cursor is the last item read.
+2. **Rolling scan**, every ``inventory.rolling_scan_seconds``: V1 availability for the next ``scan_page_items``
+   items of the brand's item master. Activity time may not cover ATP moves that change no on-hand (another
+   channel's order allocating stock), so every item is re-read in turn as a safety net; the cursor is the last
+   item read.
 
 ``inventory.refresh`` {items} reads chosen items at once (a hint, or ``lockstep stock refresh``).
 
@@ -40,6 +41,8 @@ log = structlog.get_logger("lockstep.inventory")
 
 SCAN, REFRESH, PUBLISH = "inventory.scan", "inventory.refresh", "inventory.publish"
 CHANGES_CURSOR, ROLLING_CURSOR = "inventory.changed_after", "inventory.rolling_after_item"
+ROLLING_AT = "inventory.rolling_at"
+CHANGES_PAGE_SIZE = 500  # a busy sale changes hundreds of cells between two scans: one request, not five
 PUBLISH_PRIORITY = 8  # stock decreases stop overselling: ahead of shipment confirmations (7) and exports (6)
 
 
@@ -101,16 +104,22 @@ async def scan(ctx: JobContext) -> None:
         ctx.services.engine,
         brand=ctx.brand,
         name=CHANGES_CURSOR,
-        overlap=timedelta(minutes=settings.scan_overlap_minutes),
-        first_look=timedelta(minutes=settings.scan_overlap_minutes),
+        overlap=timedelta(seconds=settings.scan_overlap_seconds),
+        first_look=timedelta(seconds=settings.scan_overlap_seconds),
     )
     asked_at = utcnow()
-    changed = await deposco.v1.inventory_changes(since, priority=Priority.HIGH) if live else []
+    changed = (
+        await deposco.v1.inventory_changes(since, page_size=CHANGES_PAGE_SIZE, priority=Priority.HIGH) if live else []
+    )
 
     async with ctx.services.engine.connect() as conn:
         after = await cursors.read(conn, brand=ctx.brand, name=ROLLING_CURSOR)
-        items = await _next_items(conn, ctx.brand, after or "", settings.scan_page_items)
-    if not items and after:  # wrapped around: start again from the first item
+        last_rolled = await cursors.read(conn, brand=ctx.brand, name=ROLLING_AT)
+        due = last_rolled is None or (asked_at - datetime.fromisoformat(last_rolled)).total_seconds() >= (
+            settings.rolling_scan_seconds
+        )
+        items = await _next_items(conn, ctx.brand, after or "", settings.scan_page_items) if due else []
+    if due and not items and after:  # wrapped around: start again from the first item
         async with ctx.services.engine.connect() as conn:
             items = await _next_items(conn, ctx.brand, "", settings.scan_page_items)
     rolled: list[StockReading] = []
@@ -126,6 +135,7 @@ async def scan(ctx: JobContext) -> None:
         await cursors.write(conn, brand=ctx.brand, name=CHANGES_CURSOR, value=asked_at.isoformat())
         if items:
             await cursors.write(conn, brand=ctx.brand, name=ROLLING_CURSOR, value=items[-1])
+            await cursors.write(conn, brand=ctx.brand, name=ROLLING_AT, value=asked_at.isoformat())
         await enqueue(
             conn,
             brand=ctx.brand,
