@@ -21,7 +21,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Float, Index, Integer, String, Table, and_, delete, select, tuple_, update
@@ -663,25 +663,37 @@ async def record_drift(
     """Make ``stock_drift`` the current drift set of ``pools``: upsert ``rows`` (a row already there keeps its
     ``first_seen``) and delete the pools' rows this pass did not see again (they converged). Returns deleted."""
     if rows:
-        stmt = insert_for(conn)(stock_drift)
-        upsert = stmt.on_conflict_do_update(
-            index_elements=["brand", "pool", "sku"],
-            set_={
-                name: getattr(stmt.excluded, name)
-                for name in ("expected", "centra", "difference", "percent", "last_seen", "evidence")
-            },
-        )
-        for start in range(0, len(rows), 1000):
-            await conn.execute(
-                upsert,
-                [{"brand": brand, "first_seen": now, "last_seen": now, **row} for row in rows[start : start + 1000]],
-            )
+        await _upsert_drift_raw(conn, brand, rows, now=now)
     result = await conn.execute(
         delete(stock_drift).where(
             stock_drift.c.brand == brand, stock_drift.c.pool.in_(sorted(set(pools))), stock_drift.c.last_seen < now
         )
     )
     return result.rowcount or 0
+
+
+async def _upsert_drift_raw(conn: AsyncConnection, brand: str, rows: list[dict[str, Any]], *, now: datetime) -> None:
+    """The upsert through the driver, inside ``conn``'s transaction: a full pass after a mapping change can drift
+    every key, and SQLAlchemy's per-value bind processing (JSON, UTC timestamps) would dominate the pass.
+    Values are written as SQLAlchemy would store them (SQLite: naive UTC text; PostgreSQL: timestamptz)."""
+    import json
+
+    postgres = conn.dialect.name == "postgresql"
+    columns = ("brand", "pool", "sku", "expected", "centra", "difference", "percent", "first_seen", "last_seen")
+    marks = [f"${i}" if postgres else "?" for i in range(1, len(columns) + 2)]
+    updated = ("expected", "centra", "difference", "percent", "last_seen", "evidence")
+    sql = (
+        f"INSERT INTO stock_drift ({', '.join(columns)}, evidence) VALUES ({', '.join(marks)})"
+        f" ON CONFLICT (brand, pool, sku) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in updated)}"
+    )
+    stamp: Any = now if postgres else now.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    values = [
+        (brand, r["pool"], r["sku"], r["expected"], r["centra"], r["difference"], float(r["percent"]), stamp, stamp,
+         json.dumps(r["evidence"], separators=(",", ":")))
+        for r in rows
+    ]  # fmt: skip
+    driver = (await conn.get_raw_connection()).driver_connection
+    await driver.executemany(sql, values)  # asyncpg and aiosqlite alike
 
 
 async def forget_published(conn: AsyncConnection, brand: str, keys: Iterable[tuple[str, str]]) -> None:
