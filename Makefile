@@ -30,6 +30,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/queue.py
 	$(BIN)/python bench/orders.py --unthrottled
 	$(BIN)/python bench/orders.py
+	$(BIN)/python bench/shipments.py
+	$(BIN)/python bench/shipments.py --growth
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/reconcile.py --postgres
 

@@ -282,9 +282,11 @@ async def confirm(ctx: JobContext) -> None:
             with contextlib.suppress(Exception):
                 await _step(runtime, record.id, mutations=spent, **values)
         raise
-    if found.is_shipped:  # completed by an attempt whose record was lost: only the bookkeeping is left
-        await _step(runtime, record.id, mutations=spent, **values)
-        await _finish(ctx, record)
+    if found.is_shipped:  # completed by an attempt whose record was lost: only the bookkeeping is left, and it
+        # touches the pool's stock figures, so it too happens in the pool's lane
+        async with ctx.transaction() as conn:
+            await store.update_step(conn, record.id, mutations=spent, **{**values, "state": store.CAPTURED})
+            await _enqueue_complete(conn, record, already_shipped=True)
         return
     # Created, tagged and captured in the normal case with one commit: it also decides who carries the order's
     # shipping cost and queues the completion in the pool's lane.
@@ -308,6 +310,9 @@ async def complete(ctx: JobContext) -> None:
     async with runtime.engine.connect() as conn:
         record = await store.get(conn, int(ctx.payload["shipment"]))
     if record is None or record.state != store.CAPTURED or record.centra_id is None:
+        return
+    if ctx.payload.get("already_shipped"):
+        await _finish(ctx, record)
         return
     async with runtime.engine.connect() as conn:
         order = await order_store.get(conn, brand, record.order_number)
@@ -366,12 +371,14 @@ async def _finish(ctx: JobContext, record: store.ShipmentRecord, *, mutations: i
             await _enqueue_confirm(conn, brand, record.id)
 
 
-async def _enqueue_complete(conn: AsyncConnection, record: store.ShipmentRecord) -> None:
+async def _enqueue_complete(
+    conn: AsyncConnection, record: store.ShipmentRecord, *, already_shipped: bool = False
+) -> None:
     await enqueue(
         conn,
         brand=record.brand,
         task=COMPLETE,
-        payload={"shipment": record.id},
+        payload={"shipment": record.id, **({"already_shipped": True} if already_shipped else {})},
         dedupe_key=f"complete:{record.id}",
         lane=f"pool:{record.pool}",
         priority=CONFIRM_PRIORITY,
