@@ -41,18 +41,21 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lockstep.clock import utcnow
 from lockstep.connectors.budget import Priority
-from lockstep.domain import drift as rules
 from lockstep.queue import JobContext, PermanentError, TaskRegistry
 from lockstep.store import exceptions as exc_store
 from lockstep.store import stock as store
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from lockstep.domain import drift as rules
 
 log = structlog.get_logger("lockstep.inventory.reconcile")
 
@@ -93,6 +96,8 @@ def compared_pools(topology: Any) -> dict[str, list[tuple[str, float]]]:
 
 
 def buffer_rules(topology: Any) -> rules.BufferRules:
+    from lockstep.domain import drift as rules
+
     buffers = topology.safety_buffers
     return rules.BufferRules(
         default=buffers.default,
@@ -106,6 +111,10 @@ async def read_centra(services: Any, topology: Any, pools: list[str], *, full: b
     Rows come page by page from the API (rate-budgeted, LOW priority so orders and publishes go first); they are
     gathered into plain columns and become one frame per pool.
     """
+    import polars as pl
+
+    from lockstep.domain import drift as rules
+
     client = services.centra(topology.brand)
     by_ean = topology.sku_key == "ean"
     frames = []
@@ -125,6 +134,8 @@ async def read_centra(services: Any, topology: Any, pools: list[str], *, full: b
 
 def _evidence(row: dict[str, Any], published_at: datetime | None, full: bool) -> dict[str, Any]:
     """Why one key drifts, in words a person can check against AMS and Deposco."""
+    from lockstep.domain import drift as rules
+
     cause = row["cause"]
     since = row["dirty_since"]
     if cause == rules.CHANGED_OUTSIDE:
@@ -168,6 +179,10 @@ async def compare_and_record(
     ``centra`` (pool, sku, value) is physical on a full pass and free-to-allocate on a light one; ``started`` is
     when the Centra read began. ``commit`` opens the final transaction (the job's, or a plain one).
     """
+    import polars as pl  # imported here: the CLI and other flows load this module without needing polars
+
+    from lockstep.domain import drift as rules
+
     brand = topology.brand
     report = ReconcileReport(brand, full)
     clock = time.perf_counter()
