@@ -138,8 +138,9 @@ async def run(args) -> dict:
                 faults = {"default": {"latency_mean": 0.05, "latency_jitter": 0.0}}
                 (await c_http.put("/_sim/faults", json=faults)).raise_for_status()
             async with helpers.serving(create_app(runtime)) as app_url:
-                hook = {"url": f"{app_url}/webhooks/deposco/{topology.brand}"}
-                (await d_http.put("/_sim/webhooks", json=hook)).raise_for_status()
+                if not args.poll_only:
+                    hook = {"url": f"{app_url}/webhooks/deposco/{topology.brand}"}
+                    (await d_http.put("/_sim/webhooks", json=hook)).raise_for_status()
                 before = (await c_http.get("/_sim/counters")).json()
                 result = await measure(runtime, c_http, d_http, numbers, before, args)
         await runtime.close()
@@ -178,7 +179,7 @@ async def measure(runtime: Runtime, c_http, d_http, numbers: list[str], before: 
 
     async def safety_poll() -> None:
         while not stop.is_set():
-            await asyncio.sleep(10)
+            await asyncio.sleep(1 if args.poll_only else 10)
             async with runtime.engine.begin() as conn:
                 await enqueue(conn, brand=brand, task="shipments.poll", dedupe_key="shipments.poll")
 
@@ -267,6 +268,7 @@ def main() -> None:
     parser.add_argument("--no-latency", action="store_true", help="Centra answers without the 50 ms latency")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--poll-only", action="store_true", help="no webhooks: the poll, every second")
     parser.add_argument("--concurrency", type=int, default=16, help="jobs the worker runs at once")
     args = parser.parse_args()
     if args.shipments is None:

@@ -97,20 +97,37 @@ async def poll(ctx: JobContext) -> None:
     seen.sort(key=lambda s: (s.updated_at or since, s.shipment_id))
     async with ctx.transaction() as conn:
         newest = datetime.fromisoformat(cursor) if cursor else since
+        known = await store.by_deposco_ids(conn, ctx.brand, [s.shipment_id for s in seen])
         for shipment in seen:
-            await detect(conn, ctx.services, ctx.brand, shipment)
+            await detect(conn, ctx.services, ctx.brand, shipment, known)
             if shipment.updated_at is not None and shipment.updated_at > newest:
                 newest = shipment.updated_at
         await cursors.write(conn, brand=ctx.brand, name=POLL_CURSOR, value=newest.isoformat())
 
 
-async def detect(conn: AsyncConnection, runtime: Any, brand: str, shipment: WarehouseShipment) -> int | None:
+async def detect(
+    conn: AsyncConnection,
+    runtime: Any,
+    brand: str,
+    shipment: WarehouseShipment,
+    known: dict[str, store.ShipmentRecord] | None = None,
+) -> int | None:
     """Act on one Deposco shipment in the caller's transaction; the new link row's id, if it is new and ours.
 
     Not ours (another channel's order) or not shipped (zero units: a voided label) is ignored. A shipment of a
     Centra-numbered order Lockstep never exported, or one that does not fit the order, is raised, not dropped.
+    A shipment already known (overlapping poll windows re-read every recent one) only has its tracking checked;
+    ``known`` is the poll's one-query lookup of the page's shipments.
     """
     if not deposco_rules.is_shipped(shipment):
+        return None
+    record = (
+        known.get(shipment.shipment_id)
+        if known is not None
+        else await store.by_deposco_id(conn, brand, shipment.shipment_id)
+    )
+    if record is not None:
+        await _more_tracking(conn, brand, shipment, record)
         return None
     sale = await store.sales_order(conn, brand, shipment.sales_order_number)
     if sale is None:
@@ -147,8 +164,7 @@ async def detect(conn: AsyncConnection, runtime: Any, brand: str, shipment: Ware
         detected_at=utcnow(),
         last_error=None if mapping.ok else "does not fit the order's open lines",
     )
-    if shipment_id is None:  # already known (overlapping windows, repeated polls, webhook hints)
-        await _more_tracking(conn, brand, shipment)
+    if shipment_id is None:  # recorded meanwhile by a parallel detection (a webhook hint and a poll)
         return None
     if mapping.ok:
         for take in mapping.takes:
@@ -171,14 +187,13 @@ async def detect(conn: AsyncConnection, runtime: Any, brand: str, shipment: Ware
     return shipment_id
 
 
-async def _more_tracking(conn: AsyncConnection, brand: str, shipment: WarehouseShipment) -> None:
+async def _more_tracking(
+    conn: AsyncConnection, brand: str, shipment: WarehouseShipment, record: store.ShipmentRecord
+) -> None:
     """A known shipment reporting tracking numbers it did not have: record them and let ``confirm`` pass them on.
 
     Before the completion they simply ride along with it; after it, ``confirm`` sends only the new ones.
     """
-    record = await store.by_deposco_id(conn, brand, shipment.shipment_id)
-    if record is None:
-        return
     tracking = merge_tracking(record.tracking, shipment.tracking_numbers)
     if tracking == tuple(record.tracking):
         return

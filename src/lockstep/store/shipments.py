@@ -144,6 +144,17 @@ async def by_deposco_id(conn: AsyncConnection, brand: str, deposco_id: str) -> S
     return ShipmentRecord.from_row(row) if row else None
 
 
+async def by_deposco_ids(conn: AsyncConnection, brand: str, ids: list[str]) -> dict[str, ShipmentRecord]:
+    """The known shipments among ``ids`` (a poll page), by Deposco id, in a few queries rather than one each."""
+    found: dict[str, ShipmentRecord] = {}
+    for start in range(0, len(ids), 500):
+        rows = await conn.execute(
+            select(shipments).where(shipments.c.brand == brand, shipments.c.deposco_id.in_(ids[start : start + 500]))
+        )
+        found.update({r.deposco_id: ShipmentRecord.from_row(r) for r in rows})
+    return found
+
+
 async def find(conn: AsyncConnection, ref: str, brand: str | None = None) -> ShipmentRecord | None:
     """A shipment by Lockstep id, else Deposco shipment number, else Deposco id (what an operator has at hand)."""
     keys = [shipments.c.deposco_number == ref, shipments.c.deposco_id == ref]
