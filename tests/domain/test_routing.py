@@ -60,6 +60,32 @@ def test_override_by_ship_to_country_within_the_pool():
     assert [u.facility for u in result.units] == ["SE-STO"]
 
 
+def test_a_pool_reaches_its_second_facility_when_the_first_cannot_supply_its_share():
+    """uk sells 80 % of GB-MKN and 30 % of SE-STO: once GB-MKN's share is used up, GB orders ship from SE-STO,
+    or the SE-STO share would be sold out of GB-MKN's shelves. Units routed count against the allowance, across
+    the lines of one order too."""
+    gb_out = {("uk", "GB-MKN", "A"): 0, ("uk", "SE-STO", "A"): 3}
+    result = route_order(order(line(1, 2, ("UK Milton Keynes", 2), sku="A"), country="GB"), TABLE, available=gb_out)
+    assert [u.facility for u in result.units] == ["SE-STO"]
+
+    both = {("uk", "GB-MKN", "A"): 1, ("uk", "SE-STO", "A"): 5}
+    two_lines = order(
+        line(1, 1, ("UK Milton Keynes", 1), sku="A"), line(2, 1, ("UK Milton Keynes", 1), sku="A"), country="GB"
+    )
+    assert [u.facility for u in route_order(two_lines, TABLE, available=both).units] == ["GB-MKN", "SE-STO"]
+
+    # Nobody can supply, or nothing is known: the configured first live facility ships (Deposco back-orders).
+    nothing = {("uk", "GB-MKN", "A"): 0, ("uk", "SE-STO", "A"): 1}
+    big = order(line(1, 2, ("UK Milton Keynes", 2), sku="A"), country="GB")
+    assert [u.facility for u in route_order(big, TABLE, available=nothing).units] == ["GB-MKN"]
+    assert [u.facility for u in route_order(big, TABLE, available={}).units] == ["GB-MKN"]
+    only_second = {("uk", "SE-STO", "A"): 9}  # GB-MKN not read yet: no judgement, the configured order holds
+    assert [u.facility for u in route_order(big, TABLE, available=only_second).units] == ["GB-MKN"]
+    # An override is explicit: it wins over the allowance.
+    irish = order(line(1, 1, ("UK Milton Keynes", 1), sku="A"), country="IE")
+    assert [u.facility for u in route_order(irish, TABLE, available={("uk", "GB-MKN", "A"): 9}).units] == ["SE-STO"]
+
+
 def test_draft_facility_quarantines_instead_of_guessing():
     result = route_order(order(line(1, 1, ("US New Jersey", 1)), country="US"), TABLE)
     assert not result.ok and result.units == ()

@@ -141,3 +141,36 @@ async def test_in_flight_terms_come_from_order_units_and_open_shipments(engine):
 async def _keys(engine):
     async with engine.connect() as conn:
         return await stock.pool_skus_of_orders(conn, "b", ["1", "2"])
+
+
+async def test_routing_allowance_is_the_floored_share_minus_units_the_reading_does_not_net_yet(engine):
+    before, after = T0 - timedelta(minutes=1), T0 + timedelta(minutes=1)
+    none = {"confirmed_at": None, "cancelled_at": None, "facility": "GB-MKN", "brand": "b"}
+    async with engine.begin() as conn:
+        await stock.record_readings(
+            conn, "b", [_reading(10, T0, "GB-MKN", "A"), _reading(4, T0, "SE-STO", "A")], now=T0
+        )
+        await conn.execute(
+            sales_orders.insert(),
+            [
+                {**none, "number": "C1-GB-MKN", "order_number": "1", "confirmed_at": before},  # in the reading
+                {**none, "number": "C2-GB-MKN", "order_number": "2", "confirmed_at": after},  # not yet
+                {**none, "number": "C3-GB-MKN", "order_number": "3"},  # routed, not exported yet
+            ],
+        )
+        unit = {"brand": "b", "pool": "uk", "facility": "GB-MKN", "sku": "A", "cancelled": 0, "shipped": 0}
+        await conn.execute(
+            order_units.insert(),
+            [
+                {**unit, "order_number": n, "line_id": 1, "sales_order": f"C{n}-GB-MKN", "quantity": q}
+                for n, q in (("1", 5), ("2", 2), ("3", 1))
+            ],
+        )
+        allowance = await stock.routing_allowance(
+            conn, "b", {"uk": {"GB-MKN": 0.8, "SE-STO": 0.3}, "us-export": {"GB-MKN": 0.2}}, ["A", "B"]
+        )
+    assert allowance == {
+        ("uk", "GB-MKN", "A"): 8 - 2 - 1,  # order 1 is already netted in ATP 10
+        ("uk", "SE-STO", "A"): 1,
+        ("us-export", "GB-MKN", "A"): 2,
+    }

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from lockstep.domain.model import Address, Allocation, Order, OrderLine, OrderStatus
-from lockstep.domain.routing import RoutedUnits, RoutingTable, route_order
+from lockstep.domain.routing import Allowance, RoutedUnits, RoutingTable, route_order
 
 UNKNOWN_SKU = "unknown_sku"
 INVALID_ADDRESS = "invalid_address"
@@ -65,13 +65,20 @@ def address_problems(address: Address) -> list[str]:
     return [f"ship-to address has no {name}" for name in missing]
 
 
-def evaluate(order: Order, table: RoutingTable, unknown_items: Collection[str], sku_key: str) -> Evaluation:
-    """The next step for an order not yet exported."""
+def evaluate(
+    order: Order,
+    table: RoutingTable,
+    unknown_items: Collection[str],
+    sku_key: str,
+    available: Allowance | None = None,
+) -> Evaluation:
+    """The next step for an order not yet exported. ``available``: what each pool may still draw per facility and
+    item (``domain.routing``), when the stock flow knows it."""
     if order.status == OrderStatus.CANCELLED:
         return Evaluation("cancelled")
     if not order.eligible_for_export:
         return Evaluation("waiting")
-    routing = route_order(order, table)
+    routing = route_order(order, table, available=available, item_of=lambda line: item_key(line, sku_key))
     causes = [Cause(p.cause, p.detail, p.line_id, p.pool) for p in routing.problems]
     for line in order.lines:
         key = item_key(line, sku_key)

@@ -3,7 +3,11 @@
 Each order line carries Centra's allocations: units reserved in a Centra warehouse, i.e. a stock pool. The pool
 maps to facilities through the brand's explicit mapping; within a pool a routing override can send orders for
 certain ship-to countries to a specific facility; otherwise the first *live* facility of the pool (in the
-configured priority order) ships. Anything that does not resolve cleanly is a :class:`RoutingProblem` with its
+configured priority order) ships — the first one that can still supply the units from the pool's share of its
+stock, when the caller knows (``available``): a pool backed by two facilities sells both shares, so its orders
+must be able to reach both, or the second share would be sold out of the first facility's shelves. With nothing
+known (no reading yet) or no facility able to supply, the first live facility ships, as configured.
+Anything that does not resolve cleanly is a :class:`RoutingProblem` with its
 cause, and the order is quarantined as a whole — a partially routed order would ship some lines from a guessed
 place or strand the rest.
 
@@ -14,10 +18,10 @@ order number and the facility, so a retried export can never create a second Dep
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from lockstep.domain.model import Order, SalesOrder, SalesOrderLine
+from lockstep.domain.model import Order, OrderLine, SalesOrder, SalesOrderLine
 
 UNROUTABLE = "unroutable_order"
 NOT_LIVE = "facility_not_live"
@@ -88,7 +92,19 @@ def sales_order_number(order_number: str, facility: str) -> str:
     return f"C{order_number[:20]}~{digest}-{facility[:7]}"
 
 
-def choose_facility(route: PoolRoute, country: str) -> tuple[str | None, RoutingProblem | None]:
+Allowance = Mapping[tuple[str, str, str], int]  # (pool, facility, item) -> units the pool may still draw there
+
+
+def choose_facility(
+    route: PoolRoute,
+    country: str,
+    *,
+    item: str = "",
+    units: int = 0,
+    available: Allowance | None = None,
+) -> tuple[str | None, RoutingProblem | None]:
+    """The facility for ``units`` of ``item`` from ``route``'s pool shipping to ``country``: an override first,
+    else the first live facility whose allowance covers the units, else the first live facility."""
     override = route.overrides.get(country.upper()) if country else None
     if override is not None:
         if route.is_live(override):
@@ -96,16 +112,31 @@ def choose_facility(route: PoolRoute, country: str) -> tuple[str | None, Routing
         return None, RoutingProblem(
             NOT_LIVE, None, route.pool, f"pool {route.pool} routes {country} to {override}, which is not live"
         )
-    for code, live in route.facilities:
-        if live:
-            return code, None
+    live = [code for code, is_live in route.facilities if is_live]
+    known = available is not None and all((route.pool, code, item) in available for code in live)
+    if live and known:  # only with every live facility's figure known: otherwise the configured order decides
+        for code in live:
+            if available.get((route.pool, code, item), 0) >= units > 0:
+                return code, None
+    if live:
+        return live[0], None
     if not route.facilities:
         return None, RoutingProblem(UNROUTABLE, None, route.pool, f"pool {route.pool} has no facility mapped")
     names = ", ".join(code for code, _ in route.facilities)
     return None, RoutingProblem(NOT_LIVE, None, route.pool, f"pool {route.pool} has no live facility ({names})")
 
 
-def route_order(order: Order, table: RoutingTable) -> RoutingResult:
+def route_order(
+    order: Order,
+    table: RoutingTable,
+    *,
+    available: Allowance | None = None,
+    item_of: Callable[[OrderLine], str] | None = None,
+) -> RoutingResult:
+    """Route every allocated unit; ``available`` (keyed by ``item_of(line)``, default the SKU) lets a pool's
+    orders reach the facility that still has the pool's share in stock. Units routed to a facility count against
+    its allowance for the order's later lines (the caller does the same across orders)."""
+    left = dict(available) if available is not None else None
     units: list[RoutedUnits] = []
     problems: list[RoutingProblem] = []
     country = order.ship_to.country
@@ -136,7 +167,11 @@ def route_order(order: Order, table: RoutingTable) -> RoutingResult:
                     )
                 )
                 continue
-            facility, problem = choose_facility(route, country)
+            item = item_of(line) if item_of else line.sku
+            facility, problem = choose_facility(route, country, item=item, units=allocation.quantity, available=left)
+            if left is not None and facility is not None and problem is None:
+                key = (route.pool, facility, item)
+                left[key] = left.get(key, 0) - allocation.quantity
             if problem is not None:
                 problems.append(
                     RoutingProblem(problem.cause, line.line_id, route.pool, f"line {line.line_id}: {problem.detail}")

@@ -17,6 +17,7 @@ The in-flight terms of the stock equation are read here too, from the order and 
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -189,8 +190,6 @@ async def level_rows(conn: AsyncConnection, brand: str, sku: str) -> list:
 async def in_flight(conn: AsyncConnection, brand: str, pool: str, skus: Iterable[str]) -> dict[str, list[InFlight]]:
     """sku -> the pool's order units for it that Deposco holds open or shipped without a completed Centra
     shipment, each with its Deposco confirmation time (the equation decides which of them count)."""
-    from lockstep.store.orders import order_units as u
-    from lockstep.store.orders import sales_orders as so
     from lockstep.store.shipments import CAPTURED, CREATED, DETECTED
     from lockstep.store.shipments import shipments as sh
 
@@ -200,19 +199,7 @@ async def in_flight(conn: AsyncConnection, brand: str, pool: str, skus: Iterable
         return out
     route: dict[tuple[str, int, str], tuple[str, datetime | None]] = {}
     for start in range(0, len(skus), 500):
-        rows = await conn.execute(
-            select(
-                u.c.order_number,
-                u.c.line_id,
-                u.c.facility,
-                u.c.sku,
-                (u.c.quantity - u.c.cancelled - u.c.shipped).label("open"),
-                so.c.confirmed_at,
-                so.c.cancelled_at,
-            )
-            .select_from(u.join(so, and_(so.c.brand == u.c.brand, so.c.number == u.c.sales_order), isouter=True))
-            .where(u.c.brand == brand, u.c.pool == pool, u.c.sku.in_(skus[start : start + 500]))
-        )
+        rows = await conn.execute(_routed_units(brand, [pool], skus[start : start + 500]))
         for r in rows:
             confirmed = r.confirmed_at if r.cancelled_at is None else None
             route[(r.order_number, r.line_id, r.facility)] = (r.sku, confirmed)
@@ -239,6 +226,27 @@ async def in_flight(conn: AsyncConnection, brand: str, pool: str, skus: Iterable
     return out
 
 
+def _routed_units(brand: str, pools: list[str], skus: list[str]):
+    """The pools' routed order units for these SKUs with their open units and their Deposco order's times."""
+    from lockstep.store.orders import order_units as u
+    from lockstep.store.orders import sales_orders as so
+
+    return (
+        select(
+            u.c.order_number,
+            u.c.line_id,
+            u.c.pool,
+            u.c.facility,
+            u.c.sku,
+            (u.c.quantity - u.c.cancelled - u.c.shipped).label("open"),
+            so.c.confirmed_at,
+            so.c.cancelled_at,
+        )
+        .select_from(u.join(so, and_(so.c.brand == u.c.brand, so.c.number == u.c.sales_order), isouter=True))
+        .where(u.c.brand == brand, u.c.pool.in_(pools), u.c.sku.in_(skus))
+    )
+
+
 async def pool_skus_of_orders(conn: AsyncConnection, brand: str, order_numbers: Iterable[str]) -> set[tuple[str, str]]:
     """(pool, SKU) keys touched by these orders: what an order or shipment change makes dirty."""
     from lockstep.store.orders import order_units as u
@@ -251,6 +259,38 @@ async def pool_skus_of_orders(conn: AsyncConnection, brand: str, order_numbers: 
         )
         keys.update((r.pool, r.sku) for r in rows)
     return keys
+
+
+async def routing_allowance(
+    conn: AsyncConnection, brand: str, pools: Mapping[str, Mapping[str, float]], items: Iterable[str]
+) -> dict[tuple[str, str, str], int]:
+    """(pool, facility, item) -> units the pool may still draw from the facility: its floored share of the latest
+    ATP reading, minus the pool's open units there that the reading does not net yet (routed or exported after it
+    was requested). ``pools`` maps each pool to its live facilities and shares. Keys without a reading are left
+    out: routing then keeps the configured order."""
+
+    items = list(set(items))
+    facilities = {f for shares in pools.values() for f in shares}
+    readings = await readings_for(conn, brand, items, facilities)
+    allowance: dict[tuple[str, str, str], int] = {}
+    for pool, shares in pools.items():
+        for item in items:
+            for facility, share in shares.items():
+                reading = readings.get(item, {}).get(facility)
+                if reading is not None:
+                    allowance[(pool, facility, item)] = math.floor(share * reading.atp + 1e-9)
+    if not allowance:
+        return allowance
+    for start in range(0, len(items), 500):
+        rows = await conn.execute(_routed_units(brand, list(pools), items[start : start + 500]))
+        for r in rows:
+            key = (r.pool, r.facility, r.sku)
+            reading = readings.get(r.sku, {}).get(r.facility)
+            if key not in allowance or reading is None or r.open <= 0 or r.cancelled_at is not None:
+                continue
+            if r.confirmed_at is None or reading.as_of is None or r.confirmed_at >= reading.as_of:
+                allowance[key] -= r.open  # not in the reading's ATP yet
+    return allowance
 
 
 # --- dirty keys -----------------------------------------------------------------------------------------------
