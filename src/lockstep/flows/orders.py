@@ -2,15 +2,19 @@
 
 Tasks (all per brand):
 
-- ``orders.fetch`` {number}: read one order from Centra and :func:`apply` it. Webhooks, the events queue and
-  ``lockstep orders release`` enqueue it (coalesced per order).
+- ``orders.fetch`` {number}: read the order from Centra and :func:`apply` it. Webhooks, the events queue and
+  ``lockstep orders release`` enqueue it (coalesced per order). A batch task: up to ``FETCH_BATCH`` ready jobs
+  share one Centra request (aliased ``orders`` fields) and one transaction.
 - ``orders.refetch``: the safety net. Reads every order Centra changed since the cursor minus an overlap and
   applies them; the cursor advances in the same commit. Webhooks are dropped after 3 retries; this is why.
 - ``orders.events``: drains Centra's events queue into ``orders.fetch`` jobs and confirms the events only after
   the jobs are committed.
-- ``orders.export`` {number}: creates the order's Deposco sales orders (one per facility). The attempt is recorded
-  before the call; only a retry after an uncertain outcome looks the order up first, so the normal case costs one
-  Deposco request and a crash between create and commit can never make a second order.
+- ``orders.export`` {number}: creates the order's Deposco sales orders (one per facility). A batch task: the
+  attempts of up to ``EXPORT_BATCH`` orders are recorded in one transaction before any call, new sales orders go
+  to Deposco in V1 batch imports (``POST /orders``, one request for many; every inner status is read: ``409``
+  duplicate = it is there), and the outcomes are committed with the jobs' completion. Only a retry after an
+  uncertain outcome looks a sales order up by number (REST) first, so a crash between create and commit can never
+  make a second order, and the normal case costs well under one Deposco request per order.
 - ``orders.propagate`` {number}: carries Centra cancellations and holds to Deposco while its status allows, and
   raises ``cancellation_too_late`` when it does not.
 """
@@ -78,14 +82,27 @@ async def _unknown_items(conn: AsyncConnection, brand: str, keys: set[str]) -> s
 # --- deciding -------------------------------------------------------------------------------------------
 
 
-async def apply(conn: AsyncConnection, runtime: Any, brand: str, order: Order) -> str:
+_READ = object()  # apply(): read it yourself
+
+
+async def apply(
+    conn: AsyncConnection,
+    runtime: Any,
+    brand: str,
+    order: Order,
+    *,
+    previous: Any = _READ,
+    unknown: set[str] | None = None,
+) -> str:
     """Record ``order`` and decide its next step, in the caller's transaction; returns the new state.
 
     Exports, cancellations and holds are enqueued here (outbox), so they exist exactly when this decision was
-    committed.
+    committed. A batch passes what it read for all its orders at once, in the same transaction: the stored
+    record (``previous``, None if new) and the item keys Deposco does not know (``unknown``, a superset is fine).
     """
     topology = runtime.brands[brand]
-    previous = await store.get(conn, brand, order.number)
+    if previous is _READ:
+        previous = await store.get(conn, brand, order.number)
     snapshot = to_snapshot(order)
     common = {
         "brand": brand,
@@ -117,8 +134,8 @@ async def apply(conn: AsyncConnection, runtime: Any, brand: str, order: Order) -
             )
         return state
 
-    keys = {item_key(line, topology.sku_key) for line in order.lines if line.quantity > 0}
-    unknown = await _unknown_items(conn, brand, {k for k in keys if k})
+    keys = _item_keys(order, topology.sku_key)
+    unknown = keys & unknown if unknown is not None else await _unknown_items(conn, brand, keys)
     evaluation = evaluate(order, topology.routing_table(), unknown, topology.sku_key)
     old_groups = {(c["kind"], c["group"]) for c in (previous.causes if previous else [])}
     if evaluation.state == "export":
@@ -162,6 +179,10 @@ async def apply(conn: AsyncConnection, runtime: Any, brand: str, order: Order) -
     await store.save(conn, state=state, causes=[], notes=[], **common)
     await _resolve_cleared(conn, brand, old_groups)
     return state
+
+
+def _item_keys(order: Order, sku_key: str) -> set[str]:
+    return {key for key in (item_key(line, sku_key) for line in order.lines if line.quantity > 0) if key}
 
 
 def _needs_propagation(previous_snapshot: dict, order: Order) -> bool:
@@ -250,13 +271,18 @@ async def fetch(ctx: JobContext) -> None:
     """A batch of ``orders.fetch`` jobs: one Centra request for all their orders, one transaction to apply them."""
     numbers = list(dict.fromkeys(str(payload["number"]) for payload in ctx.payloads))
     found = await ctx.services.centra(ctx.brand).get_orders(numbers, priority=Priority.NORMAL)
+    orders = [found[n] for n in numbers if found.get(n) is not None]
+    for number in numbers:
+        if found.get(number) is None:
+            log.warning("order not found in Centra", brand=ctx.brand, number=number)
+    sku_key = ctx.services.brands[ctx.brand].sku_key
     async with ctx.transaction() as conn:
-        for number in numbers:
-            order = found.get(number)
-            if order is None:
-                log.warning("order not found in Centra", brand=ctx.brand, number=number)
-                continue
-            await apply(conn, ctx.services, ctx.brand, order)
+        if not orders:
+            return
+        known = await store.get_many(conn, ctx.brand, [o.number for o in orders])
+        unknown = await _unknown_items(conn, ctx.brand, set().union(*(_item_keys(o, sku_key) for o in orders)))
+        for order in orders:
+            await apply(conn, ctx.services, ctx.brand, order, previous=known.get(order.number), unknown=unknown)
 
 
 async def refetch(ctx: JobContext) -> None:
@@ -375,16 +401,19 @@ async def export(ctx: JobContext) -> None:
     failed = next((item.failure for item in work if item.failure is not None), None)
     if failed is None:
         async with ctx.transaction() as conn:
-            for item in work:
-                await _record_export(conn, runtime, brand, item)
+            await _record_exports(conn, runtime, brand, work)
         return
     # Keep what Deposco confirmed, then retry the batch: the orders recorded here are no longer "exporting",
     # and the failed ones are looked up by number first (their outcome is unknown).
     async with runtime.engine.begin() as conn:
-        for item in work:
-            if item.failure is None:
-                await _record_export(conn, runtime, brand, item)
+        await _record_exports(conn, runtime, brand, work)
     raise failed
+
+
+async def _record_exports(conn: AsyncConnection, runtime: Any, brand: str, work: list[_Export]) -> None:
+    current = await store.get_many(conn, brand, [item.number for item in work])  # as of this transaction
+    for item in work:
+        await _record_export(conn, runtime, brand, item, current.get(item.number))
 
 
 async def _send_all(deposco: Any, topology: Any, work: list[_Export]) -> None:
@@ -463,7 +492,9 @@ def _refused(item: _Export, sales_order: SalesOrder, error: Permanent) -> None:
         item.causes.append(Cause(ORDER_REJECTED, f"Deposco refused {sales_order.number}: {error}"))
 
 
-async def _record_export(conn: AsyncConnection, runtime: Any, brand: str, item: _Export) -> None:
+async def _record_export(conn: AsyncConnection, runtime: Any, brand: str, item: _Export, now: Any) -> None:
+    """One order's outcome; ``now`` is its record as this transaction reads it (recording changes no state
+    before this point, so reading all of a batch's records first is the same)."""
     topology = runtime.brands[brand]
     number = item.number
     for so_number, deposco_id, status, at in item.confirmed:
@@ -475,7 +506,6 @@ async def _record_export(conn: AsyncConnection, runtime: Any, brand: str, item: 
     raced = False
     for so_number, lines in item.sent.items():
         raced |= await store.record_sent(conn, brand, so_number, lines)
-    now = await store.get(conn, brand, number)
     if raced or (now is not None and now.state != store.EXPORTING and item.confirmed):
         # Centra changed a line while we were sending it, or cancelled or held the order while we were creating
         # it: carry that over to what now exists, once this commits.

@@ -198,10 +198,12 @@ async def save(
 
 
 async def set_state(conn: AsyncConnection, brand: str, number: str, state: str, **extra: Any) -> None:
-    current = await conn.scalar(select(orders.c.state).where(orders.c.brand == brand, orders.c.number == number))
-    values: dict[str, Any] = {"state": state, **extra}
-    if current != state:
-        values["state_since"] = utcnow()
+    """``state_since`` moves only when the state changes (one statement: SET reads the row's old values)."""
+    values: dict[str, Any] = {
+        "state": state,
+        **extra,
+        "state_since": case((orders.c.state != state, utcnow()), else_=orders.c.state_since),
+    }
     await conn.execute(update(orders).where(orders.c.brand == brand, orders.c.number == number).values(**values))
 
 

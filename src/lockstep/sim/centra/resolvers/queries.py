@@ -137,7 +137,15 @@ def order_matches(state: CentraState, order: model.Order, where: dict[str, Any] 
     )
 
 
-_listing("orders", "orderConnection", lambda s, _w: s.orders.values(), order_matches, ORDER_KEYS, "number_ASC")
+def order_rows(state: CentraState, where: dict[str, Any] | None) -> Iterable[model.Order]:
+    """Candidates for ``where``: a filter by number is a key look-up (orders are kept by number), not a scan."""
+    if where and where.get("number") is not None:
+        found = state.orders.get(where["number"])
+        return [found] if found is not None else []
+    return state.orders.values()
+
+
+_listing("orders", "orderConnection", order_rows, order_matches, ORDER_KEYS, "number_ASC")
 
 
 @query.field("order")
