@@ -952,6 +952,41 @@ async def stock_show(
     console.print(table)
 
 
+@stock_app.command("reconcile")
+@command
+async def stock_reconcile(
+    settings: Settings,
+    full: Annotated[bool, typer.Option("--full", help="Compare Centra's physical stock (expensive), not FTA.")] = False,
+    brand: Annotated[str | None, typer.Option(help="Brand (needed when several are configured).")] = None,
+) -> None:
+    """Compare Centra with the expected stock now (what the scheduled reconciliation does), correct drift."""
+    from lockstep.flows.inventory.reconcile import reconcile
+    from lockstep.runtime import build_runtime
+
+    brand = _only_brand(settings, brand)
+    runtime = build_runtime(settings, require_secrets=True)
+    if brand not in runtime.brands:
+        await runtime.close()
+        raise CliError(f"unknown brand {brand} (configured: {', '.join(runtime.brands) or 'none'})")
+    await runtime.engine.dispose()
+    runtime.engine = await _engine(settings)
+    try:
+        report = await reconcile(runtime, brand, full=full)
+    finally:
+        await runtime.close()
+    table = Table(title=f"{brand}: {'full' if full else 'light'} reconciliation", title_justify="left")
+    for column in ("pool", "compared", "drift", "unknown"):
+        table.add_column(column)
+    for pool, counts in sorted(report.pools.items()):
+        table.add_row(pool, *(str(counts.get(k, 0)) for k in ("compared", "drift", "unknown")))
+    console.print(table)
+    console.print(
+        f"{report.drift} drifting, {report.corrected} corrected (rewritten by the publisher), {report.converged} "
+        f"back within tolerance; `lockstep stock drift` lists them",
+        highlight=False,
+    )
+
+
 @stock_app.command("drift")
 @command
 async def stock_drift(

@@ -194,3 +194,68 @@ async def test_a_shipment_completed_in_centra_and_a_publish_converge_without_a_s
         await scan_and_publish(world)
         assert await stock_writes(world) == writes  # nothing changed: nothing written
         assert centra_level(world, "eu", item.item) == (expected(world, "eu", item.item), 0)
+
+
+async def test_a_pool_backed_by_two_facilities_ships_from_the_second_when_the_first_is_out(db_url, tmp_path):
+    """uk sells 80 % of GB-MKN and 30 % of SE-STO. With GB-MKN out of the item, a GB shopper's order must ship
+    from SE-STO: routed to GB-MKN it would be sold out of shelves that are empty (the simulators' truth)."""
+    from lockstep.sim.scenario.control import DeposcoControl
+    from lockstep.sim.truth import read_truth
+    from lockstep.store import orders as order_store
+
+    async with stock_world(db_url, tmp_path) as world:
+        item = world.seeded.items[0]
+        async with world.sims.endpoints().deposco_client() as http:
+            await DeposcoControl(http).set_stock([("GB-MKN", item.item, 0), ("SE-STO", item.item, 10)])
+        await scan_and_publish(world)
+        assert centra_level(world, "uk", item.item)[0] == expected(world, "uk", item.item) == 3 - 1  # ⌊0.3·10⌋ - 1
+
+        numbers = [await world.place("uk", "GB", [(item.sku, 1)], shopper=n) for n in range(2)]
+        assert await world.try_place("uk", "GB", [(item.sku, 1)], shopper=9) is None  # Centra sold out
+        await world.fetch(*numbers)
+        async with world.runtime.engine.connect() as conn:
+            facilities = {u.facility for n in numbers for u in await order_store.units(conn, world.brand, n)}
+        assert facilities == {"SE-STO"}
+        truth = await read_truth(
+            world.sims.endpoints(), world.topology.routing_table(), item_key=world.topology.sku_key
+        )
+        assert truth["oversold"]["units"] == 0
+
+
+async def test_drift_from_another_writer_is_found_corrected_and_cleared_from_the_cli(db_url, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    async with stock_world(db_url, tmp_path) as world:
+        item = world.seeded.items[2]
+        await scan_and_publish(world)
+        right = centra_level(world, "eu", item.item)[0]
+        warehouse = world.topology.pool("eu").centra_warehouse
+        await world.centra_control(  # someone else writes the eu warehouse
+            "PUT", "/_sim/stock", json={"warehouse": warehouse, "items": [{"sku": item.sku, "physical": right + 40}]}
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCKSTEP_", "NORDWIND_"))}
+        env.update(
+            world.sims.secrets_for(world.topology),
+            COLUMNS="200",
+            LOCKSTEP_DATABASE_URL=db_url,
+            LOCKSTEP_CONFIG_DIR=str(world.config_file.parent),
+        )
+
+        def cli(*args: str) -> subprocess.CompletedProcess:
+            return subprocess.run(
+                [sys.executable, "-m", "lockstep.cli", *args], env=env, capture_output=True, text=True
+            )
+
+        found = cli("stock", "reconcile", "--full")
+        assert found.returncode == 0, found.stderr
+        assert "1 drifting, 1 corrected" in found.stdout
+        listed = cli("stock", "drift")
+        assert item.sku in listed.stdout and "+40" in listed.stdout
+
+        await world.run_jobs(horizon_s=1.0)  # the correction: the publisher rewrites the figure
+        assert centra_level(world, "eu", item.item)[0] == right
+        again = cli("stock", "reconcile", "--full")
+        assert "0 drifting" in again.stdout and "1 back within tolerance" in again.stdout
+        assert "no drift" in cli("stock", "drift").stdout
