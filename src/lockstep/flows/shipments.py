@@ -5,21 +5,23 @@ Tasks (all per brand):
 - ``shipments.poll`` (scheduled, every minute): reads Deposco outbound shipments changed since the cursor minus
   an overlap. A newly seen shipped shipment of one of Lockstep's sales orders is mapped onto its Centra order
   lines (``domain/shipments.py``), its units move from "held open by Deposco" to "shipped" in ``order_units``,
-  and a ``shipments.confirm`` job is enqueued in the lane of the stock pool — all in one commit with the cursor,
-  so a crash re-reads, never skips, and the unique row per Deposco shipment makes the re-read harmless. A known
-  shipment that now reports more tracking numbers gets them recorded and a confirm job to pass them on.
+  and a ``shipments.confirm`` job is enqueued — all in one commit with the cursor, so a crash re-reads, never
+  skips, and the unique row per Deposco shipment makes the re-read harmless. A known shipment (the overlap
+  re-reads every recent one) is only checked for new tracking numbers, which are recorded and passed on.
 - ``shipments.hint`` {id, number}: a Deposco webhook said this shipment changed (``web/deposco_webhooks.py``).
   The shipment is re-read through the API — the unsigned payload is never trusted — and goes through the same
   detection as a polled one. Polling continues regardless: webhooks get lost.
-- ``shipments.confirm`` {shipment}: look in Centra for a shipment tagged with the Deposco shipment number (only
-  when an earlier attempt may have created one), else create it (with capture), tag it, capture if the create
-  did not, complete it with carrier, tracking, packages, shipped-at, the order's shipping cost on its first
-  shipment only, and ``sendEmail``. Each step is committed as it happens (``store/shipments.py``), so a retry
-  resumes where the last attempt stopped and never creates a second Centra shipment. It runs in the pool's lane
-  because a completion landing between computing and publishing that pool's stock would re-inflate it
-  (DESIGN §4). A capture the payment provider leaves pending is asked again later (doubling delay, at most
-  hourly); a declined one is ``capture_failed`` for finance. Tracking that arrives after the completion goes to
-  Centra with one ``updateShipment``. The order then moves to ``partially_shipped`` or ``shipped``.
+- ``shipments.confirm`` {shipment} (its own lane: one attempt per shipment at a time): look in Centra for a
+  shipment tagged with the Deposco shipment number, else create it (with capture), tag it, capture if the create
+  did not. The attempt is committed before the create and the result after the capture, so a retry resumes
+  where the last attempt stopped and never creates a second Centra shipment (``_locate`` also recognises one
+  created but never tagged). A capture the payment provider leaves pending is asked again later (doubling
+  delay, at most hourly); a declined one is ``capture_failed`` for finance. Tracking that arrives after the
+  completion goes to Centra once, with one ``updateShipment``.
+- ``shipments.complete`` {shipment} (the lane of the shipment's stock pool): complete it with carrier, service,
+  tracking, packages, shipped-at, the order's shipping cost on its first shipment only, and ``sendEmail``. Only
+  this step changes Centra's stock, so only it is serialised with that pool's stock publishing (DESIGN §4);
+  shipments of one pool are created in parallel. The order then moves to ``partially_shipped`` or ``shipped``.
 - ``monitor.shipments``: ``shipment_unconfirmed`` per shipment not completed in Centra within the brand's
   threshold, with its age; resolved automatically once it is completed.
 
