@@ -51,6 +51,7 @@ from lockstep.queue import JobContext, TaskRegistry, enqueue
 from lockstep.store import cursors, inbox
 from lockstep.store import exceptions as exc_store
 from lockstep.store import orders as store
+from lockstep.store import stock as stock_store
 
 log = structlog.get_logger("lockstep.orders")
 
@@ -136,7 +137,8 @@ async def apply(
 
     keys = _item_keys(order, topology.sku_key)
     unknown = keys & unknown if unknown is not None else await _unknown_items(conn, brand, keys)
-    evaluation = evaluate(order, topology.routing_table(), unknown, topology.sku_key)
+    available = await _allowance(conn, topology, order, keys)
+    evaluation = evaluate(order, topology.routing_table(), unknown, topology.sku_key, available)
     old_groups = {(c["kind"], c["group"]) for c in (previous.causes if previous else [])}
     if evaluation.state == "export":
         await store.save(conn, state=store.EXPORTING, causes=[], notes=[], **common)
@@ -265,6 +267,24 @@ async def sweep_incidents(ctx: JobContext) -> None:
 
 
 # --- tasks ----------------------------------------------------------------------------------------------
+
+
+async def _allowance(conn: AsyncConnection, topology: Any, order: Order, keys: set[str]):
+    """What each of the order's pools may still draw per facility, only for pools backed by several live
+    facilities (elsewhere there is no choice to make, and no query to pay for). Units routed earlier in the same
+    transaction are counted: they are in ``order_units`` and not yet in any reading."""
+    table = topology.routing_table()
+    pools = {
+        route.pool
+        for line in order.lines
+        for allocation in line.allocations
+        if (route := table.by_warehouse.get(allocation.warehouse)) is not None
+        and sum(1 for _, live in route.facilities if live) > 1
+    }
+    if not pools:
+        return None
+    shares = {pool: {e.facility: e.share for e in topology.live_facilities_for_pool(pool)} for pool in pools}
+    return await stock_store.routing_allowance(conn, topology.brand, shares, keys)
 
 
 async def fetch(ctx: JobContext) -> None:
