@@ -5,8 +5,8 @@ as real HTTP servers on 127.0.0.1 and seeded with the brand's world (warehouses,
 ``check --connect`` against them; the item master synced to Deposco; shoppers' orders routed to the right
 facility and one unroutable order quarantined with its reason; the scheduler firing cron slots into the durable
 queue; the warehouse shipping the exported orders and Centra showing them completed, with tracking, seconds
-later; exceptions by owner team; the simulators' counters; and a clean stop. Later issues extend it (stock)
-until it tells the whole story.
+later; Deposco stock published into the Centra pools, a receipt arriving within seconds and a sale drained to
+zero without overselling; exceptions by owner team; the simulators' counters; and a clean stop.
 """
 
 from __future__ import annotations
@@ -88,10 +88,13 @@ async def run_demo(settings: Settings, *, seconds: float, console: Console) -> N
         console.rule("6. shipments")
         await _shipments(runtime, sims, console)
 
-        console.rule(f"7. scheduler + worker for {seconds:g}s")
+        console.rule("7. stock")
+        await _stock(runtime, sims, world, console)
+
+        console.rule(f"8. scheduler + worker for {seconds:g}s")
         await _run_queue(runtime, engine, seconds, console)
 
-        console.rule("8. exceptions")
+        console.rule("9. exceptions")
         async with engine.connect() as conn:
             records = await exc_store.list_exceptions(conn, active_only=True)
         for record in records:
@@ -200,6 +203,83 @@ async def _shipments(runtime: Runtime, sims, console: Console) -> None:
     console.print(
         f"{sum(r.mutations for r in records)} Centra mutations for {len(records)} shipments (create with capture, "
         "tag with the Deposco number, complete); `lockstep shipments show ID` tells one shipment's story",
+        highlight=False,
+    )
+
+
+async def _stock(runtime: Runtime, sims, world, console: Console) -> None:
+    """Publish Deposco stock into the Centra pools; a receipt shows up within seconds; a sale drains a size to
+    zero in every market without overselling (the simulators' ground truth counts oversold units)."""
+    from lockstep.flows.inventory.publish import compute_figures
+    from lockstep.sim.truth import read_truth
+    from lockstep.store import stock as stock_store
+
+    brand = next(iter(runtime.brands))
+    topology = runtime.brands[brand]
+    pools = [p.id for p in topology.pools if topology.live_facilities_for_pool(p.id)]
+
+    async def scan() -> None:
+        async with runtime.engine.begin() as conn:
+            await enqueue(conn, brand=brand, task="inventory.scan", dedupe_key="inventory.scan")
+        await _drain(runtime)
+
+    async def centra_stock(sku: str, field: str = "physical") -> dict[str, int]:
+        async with sims.endpoints().centra_client() as http:
+            names = {w["id"]: w["name"] for w in (await http.get("/_sim/topology")).json()["warehouses"]}
+            rows = (await http.get("/_sim/stock", params={"sku": sku})).json()["stock"]
+        held = {names.get(r["warehouseId"]): r[field] for r in rows}
+        return {p.id: held.get(p.centra_warehouse, 0) for p in topology.pools if p.id in pools}
+
+    await scan()
+    async with runtime.engine.connect() as conn:
+        published = len((await conn.execute(stock_store.stock_published.select())).all())
+    console.print(f"first scan: {published} (pool, size) figures published to Centra ({', '.join(pools)})")
+
+    item = world.items[0]
+    async with sims.endpoints().deposco_client() as http:
+        await DeposcoControl(http).receive("GB-MKN", item.item, 10)
+    started = asyncio.get_running_loop().time()
+    await scan()
+    elapsed = asyncio.get_running_loop().time() - started
+    async with runtime.engine.connect() as conn:
+        figures = {p: (await compute_figures(conn, topology, p, [item.item]))[item.item] for p in pools}
+    after = await centra_stock(item.sku)
+    table = Table(title=f"receipt of 10 x {item.item} at GB-MKN: in Centra {elapsed:.1f}s later")
+    for column in ("pool", "ATP share", "+ held open", "+ shipped", "- buffer", "Centra physical"):
+        table.add_column(column)
+    for pool, f in figures.items():
+        shares = ", ".join(f"{k} {v}" for k, v in f.per_facility.items())
+        table.add_row(pool, shares, str(f.held_open), str(f.shipped_unconfirmed), str(f.buffer), str(after[pool]))
+    console.print(table)
+
+    hot = world.items[1]
+    taken: dict[str, int] = {}
+    sold_out: set[str] = set()
+    async with sims.endpoints().centra_client() as http:
+        centra = CentraControl(http)
+        for n in range(200):  # shoppers in every market buy one each until Centra has nothing left to sell them
+            market, country = (("eu", "SE"), ("uk", "GB"), ("us", "US"))[n % 3]
+            if market in sold_out:
+                continue
+            ok, _ = await centra.place_order(world.markets[market], country, [(hot.sku, 1)], 100 + n)
+            if ok:
+                taken[market] = taken.get(market, 0) + 1
+            else:
+                sold_out.add(market)
+            if len(sold_out) == 3:
+                break
+            if n % 6 == 5:  # the order flow and the stock flow keep up as the sale goes on
+                async with runtime.engine.begin() as conn:
+                    await enqueue(conn, brand=brand, task="orders.refetch", dedupe_key="orders.refetch")
+                await scan()
+    async with runtime.engine.begin() as conn:
+        await enqueue(conn, brand=brand, task="orders.refetch", dedupe_key="orders.refetch")
+    await scan()
+    truth = await read_truth(sims.endpoints(), topology.routing_table(), item_key=topology.sku_key)
+    oversold = truth.get("oversold", {}).get("units", 0)
+    console.print(
+        f"sale of {hot.sku}: orders taken {taken}, then every market sold out; Centra free to allocate now "
+        f"{await centra_stock(hot.sku, 'freeToAllocate')}; oversold units (simulators' ground truth): {oversold}",
         highlight=False,
     )
 
