@@ -24,8 +24,10 @@ async def test_a_stale_reading_never_moves_stock_back(engine):
         assert await stock.record_readings(conn, "b", [_reading(7, T0 - timedelta(seconds=1))], now=T0) == []
         newer = await stock.record_readings(conn, "b", [_reading(3, T0 + timedelta(seconds=1))], now=T0)
         assert [r.atp for r in newer] == [3]
+        same = await stock.record_readings(conn, "b", [_reading(3, T0 + timedelta(seconds=2))], now=T0)
+        assert same == []  # nothing moved: not returned (no publish), but the newer as_of is kept
         found = await stock.readings_for(conn, "b", ["S1", "S2"], ["SE-STO", "GB-MKN"])
-    assert found == {"S1": {"SE-STO": Reading(3, T0 + timedelta(seconds=1))}}
+    assert found == {"S1": {"SE-STO": Reading(3, T0 + timedelta(seconds=2))}}
 
 
 async def test_dirty_keys_keep_their_first_time_and_survive_a_change_during_publish(engine):

@@ -95,8 +95,11 @@ async def record_readings(
     """Store readings newer than what is held; return the ones that changed ATP (or were new).
 
     A reading with an ``as_of`` not after the stored one is stale (a slower request answered later) and ignored.
-    A newer reading with the same ATP only refreshes ``as_of``: the in-flight terms depend on it (an order
-    confirmed before the newer reading now counts as held open), so it still returns as changed.
+    A newer reading with the same ATP and on hand only refreshes ``as_of`` and is not returned: a changed-since
+    poll re-reads its overlap every few seconds, and re-publishing every key it covers would cost the publisher
+    for nothing. (An order Deposco confirmed between the two readings changes ATP, so it is returned; the rare
+    exact offset — an order and a receipt of the same units in between — only leaves the order uncounted, which
+    sells less, until the next change or reconciliation.)
     """
     latest: dict[tuple[str, str], StockReading] = {}
     for reading in readings:
@@ -108,9 +111,10 @@ async def record_readings(
     if not latest:
         return []
     stored = await _stored_levels(conn, brand, list(latest))
-    fresh = [r for key, r in latest.items() if key not in stored or stored[key] < r.as_of]
+    fresh = [r for key, r in latest.items() if key not in stored or stored[key][0] < r.as_of]
     if not fresh:
         return []
+    changed = [r for r in fresh if (key := (r.facility, r.item)) not in stored or stored[key][1:] != (r.atp, r.on_hand)]
     rows = [
         {
             "brand": brand,
@@ -136,22 +140,29 @@ async def record_readings(
     )
     for start in range(0, len(rows), 500):
         await conn.execute(guarded, rows[start : start + 500])
-    return fresh
+    return changed
 
 
 async def _stored_levels(
     conn: AsyncConnection, brand: str, keys: list[tuple[str, str]]
-) -> dict[tuple[str, str], datetime]:
-    found: dict[tuple[str, str], datetime] = {}
+) -> dict[tuple[str, str], tuple[datetime, int, int]]:
+    """(facility, sku) -> (as_of, atp, on_hand) of the stored readings among ``keys``."""
+    found: dict[tuple[str, str], tuple[datetime, int, int]] = {}
     for start in range(0, len(keys), 400):
         chunk = keys[start : start + 400]
         rows = await conn.execute(
-            select(stock_levels.c.facility, stock_levels.c.sku, stock_levels.c.as_of).where(
+            select(
+                stock_levels.c.facility,
+                stock_levels.c.sku,
+                stock_levels.c.as_of,
+                stock_levels.c.atp,
+                stock_levels.c.on_hand,
+            ).where(
                 stock_levels.c.brand == brand,
                 tuple_(stock_levels.c.facility, stock_levels.c.sku).in_(chunk),
             )
         )
-        found.update({(r.facility, r.sku): r.as_of for r in rows})
+        found.update({(r.facility, r.sku): (r.as_of, r.atp, r.on_hand) for r in rows})
     return found
 
 
