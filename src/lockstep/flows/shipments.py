@@ -398,7 +398,7 @@ async def _enqueue_complete(
         payload={"shipment": record.id, **({"already_shipped": True} if already_shipped else {})},
         dedupe_key=f"complete:{record.id}",
         lane=f"pool:{record.pool}",
-        priority=CONFIRM_PRIORITY,
+        priority=CONFIRM_PRIORITY + 1,  # finishing a started shipment first: the customer waits on it
     )
 
 
