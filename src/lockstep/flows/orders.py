@@ -431,9 +431,44 @@ async def export(ctx: JobContext) -> None:
 
 
 async def _record_exports(conn: AsyncConnection, runtime: Any, brand: str, work: list[_Export]) -> None:
+    """Every outcome of an export batch, in a few statements for the whole batch. An order whose sending failed
+    (transient) keeps only its confirmed sales orders: it stays ``exporting`` and is retried."""
+    topology = runtime.brands[brand]
     current = await store.get_many(conn, brand, [item.number for item in work])  # as of this transaction
-    for item in work:
-        await _record_export(conn, runtime, brand, item, current.get(item.number))
+    await store.mark_confirmed_many(conn, brand, [c for item in work for c in item.confirmed])
+    done = [item for item in work if item.failure is None]
+    raced = await store.record_sent_many(conn, brand, {so: lines for item in done for so, lines in item.sent.items()})
+    exported: dict[str, list[dict[str, Any]]] = {}
+    for item in done:
+        number, now = item.number, current.get(item.number)
+        moved = now is not None and now.state != store.EXPORTING
+        if raced.intersection(item.sent) or (moved and item.confirmed):
+            # Centra changed a line while we were sending it, or cancelled or held the order while we were
+            # creating it: carry that over to what now exists, once this commits.
+            await enqueue(
+                conn,
+                brand=brand,
+                task=PROPAGATE,
+                payload={"number": number},
+                dedupe_key=f"propagate:{number}",
+                priority=5,
+            )
+        if moved:
+            continue
+        if item.causes:
+            await quarantine(conn, runtime, brand, number, item.causes)
+            continue
+        exported[number] = item.notes
+        if topology.orders.lock_after_export:
+            await enqueue(
+                conn,
+                brand=brand,
+                task="orders.lock",
+                payload={"number": number},
+                dedupe_key=f"lock:{number}",
+                priority=1,
+            )
+    await store.mark_exported_many(conn, brand, exported)
 
 
 async def _send_all(deposco: Any, topology: Any, work: list[_Export]) -> None:
@@ -510,48 +545,6 @@ def _refused(item: _Export, sales_order: SalesOrder, error: Permanent) -> None:
         item.causes += [Cause(UNKNOWN_SKU, f"Deposco does not know item {sku}", sku=sku) for sku in missing]
     else:
         item.causes.append(Cause(ORDER_REJECTED, f"Deposco refused {sales_order.number}: {error}"))
-
-
-async def _record_export(conn: AsyncConnection, runtime: Any, brand: str, item: _Export, now: Any) -> None:
-    """One order's outcome; ``now`` is its record as this transaction reads it (recording changes no state
-    before this point, so reading all of a batch's records first is the same)."""
-    topology = runtime.brands[brand]
-    number = item.number
-    for so_number, deposco_id, status, at in item.confirmed:
-        await store.mark_confirmed(
-            conn, brand, so_number, deposco_id=deposco_id, deposco_status=status, confirmed_at=at
-        )
-    if item.failure is not None:
-        return
-    raced = False
-    for so_number, lines in item.sent.items():
-        raced |= await store.record_sent(conn, brand, so_number, lines)
-    if raced or (now is not None and now.state != store.EXPORTING and item.confirmed):
-        # Centra changed a line while we were sending it, or cancelled or held the order while we were creating
-        # it: carry that over to what now exists, once this commits.
-        await enqueue(
-            conn,
-            brand=brand,
-            task=PROPAGATE,
-            payload={"number": number},
-            dedupe_key=f"propagate:{number}",
-            priority=5,
-        )
-    if now is not None and now.state != store.EXPORTING:
-        return
-    if item.causes:
-        await quarantine(conn, runtime, brand, number, item.causes)
-        return
-    await store.set_state(conn, brand, number, store.EXPORTED, exported_at=utcnow(), notes=item.notes)
-    if topology.orders.lock_after_export:
-        await enqueue(
-            conn,
-            brand=brand,
-            task="orders.lock",
-            payload={"number": number},
-            dedupe_key=f"lock:{number}",
-            priority=1,
-        )
 
 
 def _sales_orders(order: Order, units: list, sku_key: str, numbers: set[str]) -> list[SalesOrder]:

@@ -20,7 +20,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Integer, String, Table, Text, UniqueConstraint, case, func, select, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    case,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep.clock import utcnow
@@ -260,24 +274,76 @@ async def ensure_sales_orders(
     )
 
 
-async def record_sent(conn: AsyncConnection, brand: str, sales_order: str, sent: dict[int, int]) -> bool:
-    """Make the units of ``sales_order`` say what Deposco was actually sent (line id -> units).
+async def record_sent_many(conn: AsyncConnection, brand: str, sent: dict[str, dict[int, int]]) -> set[str]:
+    """Make the units of each sales order say what Deposco was actually sent (sales order -> line id -> units):
+    one read, an UPDATE only for rows that differ.
 
     A Centra change can re-route an order while its export is in flight; the rows must then show what Deposco
-    holds, so that the cancellation still to carry over is computed from it. True if any row differed.
-    """
-    changed = False
+    holds, so that the cancellation still to carry over is computed from it. Returns the sales orders whose rows
+    differed."""
+    if not sent:
+        return set()
     rows = await conn.execute(
-        select(order_units.c.id, order_units.c.line_id, order_units.c.quantity).where(
-            order_units.c.brand == brand, order_units.c.sales_order == sales_order
+        select(order_units.c.id, order_units.c.sales_order, order_units.c.line_id, order_units.c.quantity).where(
+            order_units.c.brand == brand, order_units.c.sales_order.in_(list(sent))
         )
     )
+    changed: set[str] = set()
     for row in list(rows):
-        quantity = sent.get(row.line_id)
+        quantity = sent[row.sales_order].get(row.line_id)
         if quantity is not None and quantity != row.quantity:
             await conn.execute(update(order_units).where(order_units.c.id == row.id).values(quantity=quantity))
-            changed = True
+            changed.add(row.sales_order)
     return changed
+
+
+async def mark_confirmed_many(
+    conn: AsyncConnection, brand: str, confirmed: list[tuple[str, str | None, str | None, datetime]]
+) -> None:
+    """Deposco confirmed these creates (number, Deposco id, status, when). A batch import names no id or status
+    (``None``): what is stored stays, and an id is looked up when one is needed. ``confirmed_at`` is kept once
+    set."""
+    if not confirmed:
+        return
+    stmt = (
+        update(sales_orders)
+        .where(sales_orders.c.brand == bindparam("b_brand"), sales_orders.c.number == bindparam("b_number"))
+        .values(
+            deposco_id=func.coalesce(bindparam("b_id", type_=String(64)), sales_orders.c.deposco_id),
+            deposco_status=func.coalesce(bindparam("b_status", type_=String(32)), sales_orders.c.deposco_status),
+            confirmed_at=func.coalesce(sales_orders.c.confirmed_at, bindparam("b_at", type_=UTCDateTime())),
+            last_error=None,
+        )
+    )
+    await conn.execute(
+        stmt,
+        [
+            {"b_brand": brand, "b_number": number, "b_id": found_id, "b_status": status, "b_at": at}
+            for number, found_id, status, at in confirmed
+        ],
+    )
+
+
+async def mark_exported_many(conn: AsyncConnection, brand: str, notes: dict[str, list[dict[str, Any]]]) -> None:
+    """Several orders to ``exported`` with their notes, in one statement (``state_since`` moves on a change)."""
+    if not notes:
+        return
+    now = utcnow()
+    stmt = (
+        update(orders)
+        .where(orders.c.brand == bindparam("b_brand"), orders.c.number == bindparam("b_number"))
+        .values(
+            state=EXPORTED,
+            exported_at=bindparam("b_at", type_=UTCDateTime()),
+            notes=bindparam("b_notes", type_=JSON()),
+            state_since=case(
+                (orders.c.state != EXPORTED, bindparam("b_at", type_=UTCDateTime())), else_=orders.c.state_since
+            ),
+        )
+    )
+    await conn.execute(
+        stmt, [{"b_brand": brand, "b_number": number, "b_at": now, "b_notes": n} for number, n in notes.items()]
+    )
 
 
 async def units(conn: AsyncConnection, brand: str, number: str) -> list:
@@ -336,29 +402,6 @@ async def mark_attempted(conn: AsyncConnection, brand: str, numbers: Iterable[st
             sales_orders.c.attempted_at.is_(None),
         )
         .values(attempted_at=utcnow())
-    )
-
-
-async def mark_confirmed(
-    conn: AsyncConnection,
-    brand: str,
-    number: str,
-    *,
-    deposco_id: str | None,
-    deposco_status: str | None,
-    confirmed_at: datetime,
-) -> None:
-    """Deposco confirmed the create. A batch import names no id (``None``): one is looked up when needed."""
-    values: dict[str, Any] = {
-        "confirmed_at": func.coalesce(sales_orders.c.confirmed_at, confirmed_at),
-        "last_error": None,
-    }
-    if deposco_id is not None:
-        values["deposco_id"] = deposco_id
-    if deposco_status is not None:
-        values["deposco_status"] = deposco_status
-    await conn.execute(
-        update(sales_orders).where(sales_orders.c.brand == brand, sales_orders.c.number == number).values(**values)
     )
 
 
