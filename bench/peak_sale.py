@@ -259,6 +259,7 @@ async def run(args, mode: str) -> dict:
         "stock_mutations": len(writes),
         "rows_per_mutation": round(sum(len(c["lines"]) for c in writes) / len(writes), 1) if writes else None,
         "centra_429": summary["counters"]["centra"].get("rateLimited"),
+        "centra_calls": summary["counters"]["centra"].get("calls"),
         "deposco_429": summary["counters"]["deposco"].get("throttled429"),
         "driver_max_lag_s": summary["events"]["max_lag_s"],
     }

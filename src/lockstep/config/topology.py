@@ -267,6 +267,9 @@ class InventorySettings(_Model):
         3, ge=0, description="a decrease to at most this many units is published before every other change"
     )
     publish_batch_size: int = Field(200, ge=1, le=1000, description="sizes per Centra setStock mutation")
+    publish_coalesce_seconds: float = Field(
+        0.5, ge=0, le=60, description="a publish waits this long for more changes of its pool (fewer mutations)"
+    )
     correct_drift: bool = Field(True, description="reconciliation rewrites drifting Centra stock")
     scan_overlap_seconds: int = Field(
         10, ge=1, le=3600, description="overlap of the changed-stock poll window (activity committed late)"

@@ -67,17 +67,25 @@ async def take_readings(
     """Store readings, mark the keys they move dirty and enqueue a publish per pool; returns keys marked."""
     fresh = await store.record_readings(conn, topology.brand, readings, now=now)
     keys = dirty_keys_for(topology, fresh)
-    return await mark_and_publish(conn, topology.brand, keys, reason=reason, now=now)
+    delay = topology.inventory.publish_coalesce_seconds
+    return await mark_and_publish(conn, topology.brand, keys, reason=reason, now=now, delay_s=delay)
 
 
 async def mark_and_publish(
-    conn: AsyncConnection, brand: str, keys: Iterable[tuple[str, str]], *, reason: str, now: datetime
+    conn: AsyncConnection,
+    brand: str,
+    keys: Iterable[tuple[str, str]],
+    *,
+    reason: str,
+    now: datetime,
+    delay_s: float = 0.0,
 ) -> int:
-    """Mark keys dirty and make sure each of their pools has a publish job (coalesced per pool)."""
+    """Mark keys dirty and make sure each of their pools has a publish job (coalesced per pool: changes arriving
+    within ``delay_s`` of the first share its mutation)."""
     keys = set(keys)
     marked = await store.mark_dirty(conn, brand, keys, reason=reason, now=now)
     for pool in sorted({pool for pool, _ in keys}):
-        await enqueue_publish(conn, brand, pool)
+        await enqueue_publish(conn, brand, pool, delay_s=delay_s)
     return marked
 
 

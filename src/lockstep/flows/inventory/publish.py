@@ -9,9 +9,10 @@ Centra shipment completion can never land between computing a figure and writing
 3. keeps only values that differ from what Centra holds (``stock_published``: what Lockstep last wrote, lowered
    by every Centra shipment completed since), sorted by urgency: decreases to the low-stock threshold or below,
    then other decreases, then increases;
-4. writes them in ``setStock`` batches of ``publish_batch_size`` sizes — decreases at HIGH priority on the
-   Centra budget, increases at NORMAL, so a sale's decreases are never stuck behind restocking — recording
-   each batch as it lands (a crash re-sends an absolute value: harmless);
+4. writes them in ``setStock`` batches of ``publish_batch_size`` sizes, most urgent first — a batch with a
+   decrease at HIGH priority on the Centra budget, one of increases only at NORMAL, so a sale's decreases are
+   never stuck behind restocking — recording each batch as it lands (a crash re-sends an absolute value:
+   harmless);
 5. clears the keys it handled unless they were dirtied again meanwhile.
 
 A figure that is unknown (a live facility without a reading) is not written; the key is cleared and the reason
@@ -29,7 +30,7 @@ import structlog
 
 from lockstep.clock import utcnow
 from lockstep.connectors.budget import Priority
-from lockstep.domain.stock import StockFigure, Urgency, centra_physical, changes_to_send, urgency
+from lockstep.domain.stock import StockChange, StockFigure, Urgency, centra_physical, changes_to_send, urgency
 from lockstep.flows.inventory.ingest import PUBLISH, enqueue_publish
 from lockstep.queue import JobContext, TaskRegistry
 from lockstep.store import exceptions as exc_store
@@ -67,6 +68,21 @@ def terms_of(figure: StockFigure) -> dict[str, Any]:
     return terms
 
 
+def write_batches(
+    changes: list[StockChange], low_stock_threshold: int, batch_size: int
+) -> list[tuple[list[StockChange], Priority]]:
+    """``setStock`` batches, most urgent first. ``changes`` come sorted by urgency; one mutation writes all its
+    sizes at once, so the order only matters across batches — and Centra's mutation budget (Growth: 2/s for
+    everything, shipments included) is what a sale runs short of, so sizes are never split by urgency into
+    extra mutations. A batch with any decrease goes at HIGH priority, one of increases only at NORMAL."""
+    batches = []
+    for start in range(0, len(changes), batch_size):
+        chunk = changes[start : start + batch_size]
+        urgent = any(urgency(c, low_stock_threshold) != Urgency.INCREASE for c in chunk)
+        batches.append((chunk, Priority.HIGH if urgent else Priority.NORMAL))
+    return batches
+
+
 async def publish(ctx: JobContext) -> None:
     pool = str(ctx.payload["pool"])
     topology = ctx.services.brands[ctx.brand]
@@ -92,27 +108,23 @@ async def publish(ctx: JobContext) -> None:
 
     centra = ctx.services.centra(brand) if changes else None
     rejected: list[tuple[str, str]] = []
-    for group in (Urgency.LOW_STOCK_DECREASE, Urgency.DECREASE, Urgency.INCREASE):
-        batch = [c for c in changes if urgency(c, settings.low_stock_threshold) == group]
-        priority = Priority.NORMAL if group == Urgency.INCREASE else Priority.HIGH
-        for start in range(0, len(batch), settings.publish_batch_size):
-            chunk = batch[start : start + settings.publish_batch_size]
-            result = await centra.set_stock(
-                pool_config.centra_warehouse,
-                [(c.sku, c.new) for c in chunk],
-                priority=priority,
-                batch_size=settings.publish_batch_size,
+    for chunk, priority in write_batches(changes, settings.low_stock_threshold, settings.publish_batch_size):
+        result = await centra.set_stock(
+            pool_config.centra_warehouse,
+            [(c.sku, c.new) for c in chunk],
+            priority=priority,
+            batch_size=settings.publish_batch_size,
+        )
+        refused = {key for key, _ in result.rejected}
+        rejected += list(result.rejected)
+        async with engine.begin() as conn:
+            await store.record_published(
+                conn,
+                brand,
+                pool,
+                {c.sku: (c.new, terms_of(figures[c.sku])) for c in chunk if c.sku not in refused},
+                now=utcnow(),
             )
-            refused = {key for key, _ in result.rejected}
-            rejected += list(result.rejected)
-            async with engine.begin() as conn:
-                await store.record_published(
-                    conn,
-                    brand,
-                    pool,
-                    {c.sku: (c.new, terms_of(figures[c.sku])) for c in chunk if c.sku not in refused},
-                    now=utcnow(),
-                )
 
     async with ctx.transaction() as conn:
         await store.clear_dirty(conn, brand, keys)
