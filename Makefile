@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/shipments.py --growth
 	$(BIN)/python bench/reconcile.py
 	$(BIN)/python bench/reconcile.py --postgres
+	$(BIN)/python bench/peak_sale.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
