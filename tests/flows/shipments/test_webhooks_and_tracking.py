@@ -100,6 +100,16 @@ async def test_duplicate_webhooks_make_one_hint_and_one_completed_shipment_late_
             assert centra_mutations(world) - before == 4 and len(centra_shipments(world, number)) == 1
             assert len(await inbox_rows(world)) == 2
 
+            # Webhooks get lost: the scheduled poll still confirms the shipment, exactly once.
+            await world.deposco_control("PUT", "/_sim/webhooks", json={"url": None, "faults": {}})
+            lost = await exported(world, "eu", "SE", [(world.seeded.items[1].sku, 1)], 14)
+            await ship(world, sales_order_number(lost, "SE-STO"))
+            await world.run_jobs()
+            assert centra_shipments(world, lost) == [] and len(await inbox_rows(world)) == 2
+            await poll(world)
+            [centra] = centra_shipments(world, lost)
+            assert centra.is_shipped and centra.tracking_number
+
 
 async def test_tracking_added_before_completion_rides_along_and_pending_capture_is_retried(db_url, tmp_path):
     async with brand_world(db_url, tmp_path) as world:
