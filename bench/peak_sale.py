@@ -235,6 +235,7 @@ async def run(args, mode: str) -> dict:
         )
         async with sims.endpoints().centra_client() as c_http:
             snapshot = (await c_http.get("/_sim/snapshot")).json()
+        backlog = await _backlog(engine)
         stop.set()
         await asyncio.gather(*background, return_exceptions=True)
         await runtime.close()
@@ -262,7 +263,21 @@ async def run(args, mode: str) -> dict:
         "centra_calls": summary["counters"]["centra"].get("calls"),
         "deposco_429": summary["counters"]["deposco"].get("throttled429"),
         "driver_max_lag_s": summary["events"]["max_lag_s"],
+        "lockstep_backlog_at_end": backlog,
     }
+
+
+async def _backlog(engine) -> dict[str, int]:
+    """Pending jobs per task when the truth is read: where Lockstep was behind."""
+    from sqlalchemy import func, select
+
+    from lockstep.store.tables import jobs
+
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(jobs.c.task, func.count()).where(jobs.c.status == "pending").group_by(jobs.c.task)
+        )
+        return {task: n for task, n in rows}
 
 
 async def _empty(engine) -> None:
