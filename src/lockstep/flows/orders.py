@@ -118,7 +118,7 @@ async def apply(
     }
     sales = await store.sales_orders_of(conn, brand, order.number) if previous is not None else []
     in_deposco = any(s.confirmed_at for s in sales)
-    settled = previous is not None and previous.state in (store.EXPORTED, store.SHIPPED)
+    settled = previous is not None and previous.state in (store.EXPORTED, store.PARTIALLY_SHIPPED, store.SHIPPED)
     if settled or (in_deposco and not order.eligible_for_export):
         # Already in Deposco: Centra changes now mean cancellations or holds to carry over. (An order only partly
         # in Deposco that is still eligible is re-evaluated below: the export sends only what is missing.)
