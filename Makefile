@@ -19,7 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/ensure-postgres.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2  # two processes: the suite is mostly waiting on servers and databases
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
