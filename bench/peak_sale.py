@@ -41,14 +41,9 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import socket
-import subprocess
 import tempfile
 import time
 from datetime import datetime
-
-import uvicorn
 
 from lockstep import logs
 from lockstep.clock import utcnow
@@ -66,60 +61,23 @@ from lockstep.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config" / "example-brand.yaml"
-TOKEN, CLIENT, SECRET = "bench-token", "bench", "bench-secret"
 LOCKSTEP_WRITES = "Lockstep stock sync"  # the description Lockstep's setStock carries
 BASELINE_WRITES = "control API"  # the naive peer writes through the simulator's control API
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _orders_bench():
+    """bench/orders.py's helpers (simulator processes, serving the app in this loop), loaded by path as
+    bench/shipments.py does: bench/ is no package, and its folder is kept off the import path."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_orders", Path(__file__).with_name("orders.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-@contextlib.contextmanager
-def simulators(topology):
-    """Centra (Growth tier) and Deposco (4 req/s) as separate processes on 127.0.0.1."""
-    c_port, d_port = free_port(), free_port()
-    cli = [sys.executable, "-m", "lockstep.cli", "sim"]
-    commands = [
-        [*cli, "centra", "--port", str(c_port), "--token", TOKEN, "--tier", "growth"],
-        [*cli, "deposco", "--port", str(d_port), "--client-id", CLIENT, "--client-secret", SECRET,
-         "--business-unit", topology.deposco.business_unit, "--requests-per-second", "4"],
-    ]  # fmt: skip
-    env = {**os.environ, "LOCKSTEP_LOG_LEVEL": "WARNING"}
-    procs = [subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for c in commands]
-    try:
-        for port in (c_port, d_port):
-            for _ in range(200):
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-                time.sleep(0.05)
-        yield LocalSimulators(
-            f"http://127.0.0.1:{c_port}", TOKEN, f"http://127.0.0.1:{d_port}", CLIENT, SECRET,
-            topology.deposco.business_unit,
-        )  # fmt: skip
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=10)
-
-
-@contextlib.asynccontextmanager
-async def serving(app):
-    from lockstep.runtime import _Server
-
-    port = free_port()
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+helpers = _orders_bench()
+TOKEN, CLIENT, SECRET = helpers.TOKEN, helpers.CLIENT, helpers.SECRET
 
 
 def budget(topology, *, unthrottled: bool):
@@ -165,7 +123,7 @@ async def run(args, mode: str) -> dict:
     """One seeded peak sale with Lockstep running; stock by Lockstep (``lockstep``) or the naive loop."""
     logs.configure("WARNING")
     source = load_brand_file(EXAMPLE)
-    with tempfile.TemporaryDirectory() as tmp, simulators(source) as sims:
+    with tempfile.TemporaryDirectory() as tmp, helpers.simulator_processes(source, False) as sims:
         tmp = Path(tmp)
         db_url = args.database_url or f"sqlite:///{tmp}/bench.db"
         engine = create_engine(db_url)
@@ -371,7 +329,7 @@ async def start_app(runtime: Runtime, background: list, stop: asyncio.Event) -> 
     ready: asyncio.Future = asyncio.get_running_loop().create_future()
 
     async def serve() -> None:
-        async with serving(create_app(runtime)) as url:
+        async with helpers.serving(create_app(runtime)) as url:
             ready.set_result(url)
             await stop.wait()
 

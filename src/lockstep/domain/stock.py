@@ -79,6 +79,12 @@ class StockFigure:
     left_out: int = 0  # in-flight units not added back because their order was not confirmed before the reading
 
 
+def share_units(share: float, atp: int) -> int:
+    """A pool's whole units of a facility's ATP: floored, so shares never add up to more than the facility has
+    (the epsilon keeps 0.7 x 10 at 7 despite binary floating point)."""
+    return math.floor(share * atp + 1e-9)
+
+
 def centra_physical(
     shares: Mapping[str, float],
     readings: Mapping[str, Reading],
@@ -100,7 +106,7 @@ def centra_physical(
         if reading is None:
             missing.append(facility)
             continue
-        per_facility[facility] = math.floor(share * reading.atp + 1e-9)
+        per_facility[facility] = share_units(share, reading.atp)
     atp_part = sum(per_facility.values())
 
     held_open = shipped = left_out = 0

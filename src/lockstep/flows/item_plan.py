@@ -116,7 +116,7 @@ def plan(
             entry.outcome, entry.twin = Outcome.REFUSED, claimed[entry.key]
             entry.error = f"item number {entry.key} is also that of Centra size {entry.twin}"
             continue
-        claimed[entry.key] = size.sku
+        claimed[entry.key] = size.sku or size.ean  # never empty: the key is one of the two
         actual = deposco_items.get(entry.key) if deposco_items is not None else None
         if deposco_items is not None:
             entry.exists = actual is not None

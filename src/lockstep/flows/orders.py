@@ -46,7 +46,7 @@ from lockstep.domain.orders import (
     item_key,
     to_snapshot,
 )
-from lockstep.domain.routing import sales_order_number
+from lockstep.domain.routing import RoutingTable, sales_order_number
 from lockstep.queue import JobContext, TaskRegistry, enqueue
 from lockstep.store import cursors, inbox
 from lockstep.store import exceptions as exc_store
@@ -137,8 +137,9 @@ async def apply(
 
     keys = _item_keys(order, topology.sku_key)
     unknown = keys & unknown if unknown is not None else await _unknown_items(conn, brand, keys)
-    available = await _allowance(conn, topology, order, keys)
-    evaluation = evaluate(order, topology.routing_table(), unknown, topology.sku_key, available)
+    table = topology.routing_table()
+    available = await _allowance(conn, topology, table, order, keys)
+    evaluation = evaluate(order, table, unknown, topology.sku_key, available)
     old_groups = {(c["kind"], c["group"]) for c in (previous.causes if previous else [])}
     if evaluation.state == "export":
         await store.save(conn, state=store.EXPORTING, causes=[], notes=[], **common)
@@ -269,11 +270,10 @@ async def sweep_incidents(ctx: JobContext) -> None:
 # --- tasks ----------------------------------------------------------------------------------------------
 
 
-async def _allowance(conn: AsyncConnection, topology: Any, order: Order, keys: set[str]):
+async def _allowance(conn: AsyncConnection, topology: Any, table: RoutingTable, order: Order, keys: set[str]):
     """What each of the order's pools may still draw per facility, only for pools backed by several live
     facilities (elsewhere there is no choice to make, and no query to pay for). Units routed earlier in the same
     transaction are counted: they are in ``order_units`` and not yet in any reading."""
-    table = topology.routing_table()
     pools = {
         route.pool
         for line in order.lines

@@ -17,7 +17,6 @@ The in-flight terms of the stock equation are read here too, from the order and 
 from __future__ import annotations
 
 import contextlib
-import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -29,7 +28,7 @@ from sqlalchemy import JSON, Column, Float, Index, Integer, String, Table, and_,
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep.domain.model import StockReading
-from lockstep.domain.stock import InFlight, Reading
+from lockstep.domain.stock import InFlight, Reading, share_units
 from lockstep.store.db import insert_for
 from lockstep.store.tables import UTCDateTime, metadata
 
@@ -289,7 +288,7 @@ async def routing_allowance(
             for facility, share in shares.items():
                 reading = readings.get(item, {}).get(facility)
                 if reading is not None:
-                    allowance[(pool, facility, item)] = math.floor(share * reading.atp + 1e-9)
+                    allowance[(pool, facility, item)] = share_units(share, reading.atp)
     if not allowance:
         return allowance
     for start in range(0, len(items), 500):
