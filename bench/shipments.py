@@ -4,10 +4,10 @@ Both simulators run as separate processes (real HTTP on 127.0.0.1), seeded with 
 Setup (not measured): orders are placed in Centra and exported to Deposco, over three stock pools (EU, UK, US
 Export). Measured: the warehouse ships them through the Deposco simulator's control API at a fixed rate; the
 simulator POSTs its shipment webhooks to Lockstep's receiver (served in this event loop, as ``lockstep run``
-does), the hint job re-reads each shipment through the API, and ``shipments.confirm`` creates, tags and
-completes it in Centra. A poll every 10 s is the safety net it is in production. Latency per shipment = Lockstep's
-recorded completion - the moment the ship call was sent (wall clock, same machine). The last line is one JSON
-object:
+does), the hint job re-reads each shipment through the API, and ``shipments.confirm`` creates (captured, tagged
+with the Deposco shipment number) and completes it in Centra. A poll every 10 s is the safety net it is in
+production. Latency per shipment = Lockstep's recorded completion - the moment the ship call was sent (wall
+clock, same machine). The last line is one JSON object:
 
     {"shipments", "p50_s", "p99_s", "mutations_per_shipment", "centra_429", "duplicates", ...}
 
@@ -17,8 +17,8 @@ Modes:
                 budget's rate; reports the drain rate next to what the budget allows, and the 429s (target 0)
 
 The Deposco simulator is not throttled here (the shipment flow is measured, not Deposco's account limit).
-Mutations: three per shipment (create with capture, tag with externalId, complete) - see the module docstring
-of ``lockstep.flows.shipments`` for why not two.
+Mutations: two per shipment (create with capture and the tag in its message, complete) - see the module
+docstring of ``lockstep.flows.shipments``.
 
     .venv/bin/python bench/shipments.py [--growth] [--shipments N] [--rate R] [--database-url URL]
 """

@@ -254,6 +254,11 @@ class ShipmentSettings(_Model):
 
     send_email: bool = Field(True, description="Centra sends the customer its shipping e-mail on completion")
     poll_overlap_minutes: int = Field(5, ge=1, description="overlap of the Deposco shipment poll window")
+    tag_external_id: bool = Field(
+        False,
+        description="also set each Centra shipment's externalId to the Deposco shipment number: one more "
+        "mutation per shipment (the number always rides on the create, in the shipment's message)",
+    )
 
 
 class InventorySettings(_Model):

@@ -231,6 +231,10 @@ class CentraShipment:
     number: str
     order_number: str
     external_id: str = ""
+    # The warehouse shipment it was made for: its externalId, else the one its message names (Lockstep puts
+    # the number there on create, which costs no mutation of its own). Empty: made by someone else.
+    tag: str = ""
+    message: str = ""
     is_good_to_go: bool = False
     is_paid: bool = False
     is_captured: bool = False

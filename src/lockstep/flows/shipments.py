@@ -11,13 +11,13 @@ Tasks (all per brand):
 - ``shipments.hint`` {id, number}: a Deposco webhook said this shipment changed (``web/deposco_webhooks.py``).
   The shipment is re-read through the API — the unsigned payload is never trusted — and goes through the same
   detection as a polled one. Polling continues regardless: webhooks get lost.
-- ``shipments.confirm`` {shipment} (its own lane: one attempt per shipment at a time): look in Centra for a
-  shipment tagged with the Deposco shipment number, else create it (with capture), tag it, capture if the create
-  did not. The attempt is committed before the create and the result after the capture, so a retry resumes
-  where the last attempt stopped and never creates a second Centra shipment (``_locate`` also recognises one
-  created but never tagged). A capture the payment provider leaves pending is asked again later (doubling
-  delay, at most hourly); a declined one is ``capture_failed`` for finance. Tracking that arrives after the
-  completion goes to Centra once, with one ``updateShipment``.
+- ``shipments.confirm`` {shipment} (its own lane: one attempt per shipment at a time): look among the Centra
+  order's shipments for one tagged with the Deposco shipment number, else create it (with capture, the tag in
+  its message), capture if the create did not. The attempt is committed before the create and the result after
+  the capture, so a retry resumes where the last attempt stopped and never creates a second Centra shipment
+  (``_locate`` also recognises one created untagged). A capture the payment provider leaves pending is asked
+  again later (doubling delay, at most hourly); a declined one is ``capture_failed`` for finance. Tracking that
+  arrives after the completion goes to Centra once, with one ``updateShipment``.
 - ``shipments.complete`` {shipment} (the lane of the shipment's stock pool): complete it with carrier, service,
   tracking, packages, shipped-at, the order's shipping cost on its first shipment only, and ``sendEmail``. Only
   this step changes Centra's stock, so only it is serialised with that pool's stock publishing (DESIGN §4);
@@ -25,13 +25,13 @@ Tasks (all per brand):
 - ``monitor.shipments``: ``shipment_unconfirmed`` per shipment not completed in Centra within the brand's
   threshold, with its age; resolved automatically once it is completed.
 
-Mutations: three per shipment in the normal case — ``createShipment`` (with capture), ``updateShipment``
-(externalId), ``completeShipment`` — against DESIGN's target of two. ``ShipmentCreateInput`` has no
-``externalId`` (centra.md §13 lists it as unconfirmed; the simulator's schema follows the published one) and no
-``shipmentInfo``, and Centra counts every mutation field of a request, so the tag cannot be folded into the
-create or the complete. The tag is what lets a retry prove a shipment exists without trusting local state
-(DESIGN §3.3), so it stays; should Centra accept ``externalId`` on create, ``_create`` is where it goes and the
-count drops to two.
+Mutations: two per shipment in the normal case — ``createShipment`` (with capture) and ``completeShipment`` —
+DESIGN's target. Centra counts every mutation field of a request, and ``ShipmentCreateInput`` documents no
+``externalId`` (centra.md §13: unconfirmed), so tagging with ``updateShipment(externalId)`` would be a third.
+The tag rides on the create instead, in ``additionalMessage`` (read back on every shipment; each later message
+keeps it first, ``connectors/centra/translate.py``): a retry finds the shipment among its order's shipments by
+it, without trusting local state (DESIGN §3.3). A brand whose other tools need the externalId sets
+``shipments.tag_external_id`` and pays the third mutation; a capture the create could not make adds one.
 """
 
 from __future__ import annotations
@@ -275,9 +275,10 @@ async def confirm(ctx: JobContext) -> None:
             found = await _create(runtime, record)
             spent += 1
             values.update(centra_id=found.shipment_id, centra_number=found.number, state=store.CREATED)
-        if not found.external_id:
+        if _needs_tag(runtime, record, found):
             found = (await centra.update_shipment(found.shipment_id, external_id=record.deposco_number)).value
             spent += 1
+        if found.tag == record.deposco_number and record.tagged_at is None:
             values["tagged_at"] = utcnow()
         if not found.is_shipped and not (found.is_captured or found.is_paid):
             await _step(runtime, record.id, mutations=spent, **values)
@@ -349,7 +350,7 @@ async def complete(ctx: JobContext) -> None:
             priority=Priority.HIGH,
         )
     except Permanent as error:
-        found = await centra.find_shipment(record.deposco_number, priority=Priority.HIGH)
+        found, _ = await centra.find_tagged_shipment(record.order_number, record.deposco_number)
         if found is None or not found.is_shipped:
             await _fail(ctx, record, "shipment_rejected", f"Centra refused: {error}", {"error": str(error)})
             return
@@ -451,7 +452,7 @@ async def _send_late_tracking(ctx: JobContext, record: store.ShipmentRecord) -> 
     if not new or record.centra_id is None:
         return
     first_sent = (record.centra_tracking or [""])[0]
-    message = centra_rules.late_tracking_message(first_sent, record.tracking)
+    message = centra_rules.late_tracking_message(first_sent, record.tracking, record.deposco_number)
     try:
         await ctx.services.centra(ctx.brand).update_shipment(
             record.centra_id, additional_message=message, priority=Priority.HIGH
@@ -496,28 +497,35 @@ class _CaptureFailed(Exception):
         self.message, self.evidence = message, evidence
 
 
+def _needs_tag(runtime: Any, record: store.ShipmentRecord, found: CentraShipment) -> bool:
+    """Whether the Centra shipment needs ``updateShipment(externalId)``: one that names no warehouse shipment
+    (made untagged, e.g. by an older Lockstep), or any, if the brand wants externalIds (a third mutation)."""
+    if found.is_shipped:
+        return False  # frozen once shipped; found again by its id or lines
+    wants_external_id = runtime.brands[record.brand].shipments.tag_external_id
+    return not found.tag or (wants_external_id and found.external_id != record.deposco_number)
+
+
 async def _locate(runtime: Any, record: store.ShipmentRecord) -> CentraShipment | None:
     """The Centra shipment already made for this Deposco shipment, if any.
 
-    By externalId, always — even on a first attempt, a query (no mutation) that still holds if the local record
-    was lost (DESIGN §3.3: checked before creating). An attempt that may have created a shipment never tagged (a
-    crash between create and tag) is matched among the order's shipments: the one whose id was recorded, else
-    an untagged shipment with exactly our lines that no other Deposco shipment claims.
+    By its tag among the order's shipments, always — even on a first attempt, a query (no mutation) that still
+    holds if the local record was lost (DESIGN §3.3: checked before creating). The create carries the tag, so
+    only an attempt whose create may have reached Centra without it (a shipment made by an older version, or
+    edited by a person) needs more: the shipment whose id was recorded, else an untagged shipment with exactly
+    our lines that no other Deposco shipment claims.
     """
     centra = runtime.centra(record.brand)
-    found = await centra.find_shipment(record.deposco_number, priority=Priority.HIGH)
+    found, candidates = await centra.find_tagged_shipment(
+        record.order_number, record.deposco_number, priority=Priority.HIGH
+    )
     if found is None and (record.create_attempted_at is not None or record.centra_id is not None):
         async with runtime.engine.connect() as conn:
             claimed = await store.claimed_centra_ids(conn, record.brand, record.order_number, but=record.id)
         wanted = tuple(sorted((int(a), int(b)) for a, b in record.lines))
-        candidates = await centra.order_shipments(record.order_number, priority=Priority.HIGH)
         found = next((c for c in candidates if record.centra_id and c.shipment_id == record.centra_id), None)
         found = found or next(
-            (
-                c
-                for c in candidates
-                if not c.external_id and c.shipment_id not in claimed and tuple(sorted(c.lines)) == wanted
-            ),
+            (c for c in candidates if not c.tag and c.shipment_id not in claimed and tuple(sorted(c.lines)) == wanted),
             None,
         )
     if found is not None and found.shipment_id != record.centra_id:
@@ -537,7 +545,7 @@ async def _create(runtime: Any, record: store.ShipmentRecord) -> CentraShipment:
     await _step(runtime, record.id, create_attempted_at=utcnow())
     lines = [(int(line_id), int(units)) for line_id, units in record.lines]
     result = await runtime.centra(record.brand).create_shipment(
-        record.order_number, lines, capture=True, priority=Priority.HIGH
+        record.order_number, lines, capture=True, tag=record.deposco_number, priority=Priority.HIGH
     )
     return result.value
 

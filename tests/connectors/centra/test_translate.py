@@ -252,6 +252,40 @@ def test_create_shipment_input() -> None:
         t.create_shipment_input("A-1001", [(11, 1)])
 
 
+def test_create_shipment_input_carries_the_warehouse_shipment_tag_in_its_message() -> None:
+    value = t.create_shipment_input("1001", [(11, 1)], tag="SH-000123")
+    assert value["additionalMessage"] == "Warehouse shipment SH-000123"
+    node = {"id": 5, "number": "1001-1", "additionalMessage": value["additionalMessage"], "lines": []}
+    assert t.shipment(node).tag == "SH-000123" and not t.shipment(node).external_id
+    # externalId, where a brand sets it, is the tag; a message someone else wrote names no shipment
+    assert t.shipment({**node, "externalId": "SH-9"}).tag == "SH-9"
+    assert t.shipment({**node, "additionalMessage": "Leave at the door"}).tag == ""
+    assert t.shipment({**node, "additionalMessage": None}).tag == ""
+
+
+@given(
+    tag=st.text(st.characters(blacklist_categories=("Z", "C")), min_size=1, max_size=40).filter(
+        lambda s: not s.endswith(".")
+    ),
+    tracking=st.lists(st.text("ABCDEF0123456789", min_size=1, max_size=12), max_size=4),
+    first_sent=st.sampled_from(["", "T0"]),
+)
+def test_every_message_lockstep_writes_keeps_the_tag_readable(tag: str, tracking: list[str], first_sent: str) -> None:
+    """The create's message, the completion's (further parcels) and a late-tracking update all name the tag."""
+    assert t.tag_in_message(t.shipment_tag_message(tag)) == tag
+    late = t.late_tracking_message(first_sent, [first_sent, *tracking] if first_sent else tracking, tag)
+    if late:
+        assert t.tag_in_message(late) == tag and all(n in late for n in tracking)
+    dispatch = WarehouseShipment(
+        shipment_id="1", number=tag, sales_order_number="C1-STO", facility="STO", tracking_numbers=("T0", *tracking)
+    )
+    further = t.dispatch_details(dispatch)["additional_message"]
+    if tracking:
+        assert t.tag_in_message(further) == tag
+    else:
+        assert further == ""  # one parcel: the create's message stays as it is
+
+
 def test_complete_variables_from_a_warehouse_dispatch() -> None:
     dispatch = WarehouseShipment(
         shipment_id="D77",
@@ -268,7 +302,7 @@ def test_complete_variables_from_a_warehouse_dispatch() -> None:
         "id": 5,
         "sendEmail": True,
         "shippedAt": "2026-03-01T09:30:00+00:00",
-        "additionalMessage": "Further tracking numbers: T2",
+        "additionalMessage": "Warehouse shipment S-77. Further tracking numbers: T2",
         "carrier": "PostNord",
         "service": "MyPack",
         "trackingNumber": "T1",

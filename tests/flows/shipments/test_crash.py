@@ -1,8 +1,8 @@
 """A worker process SIGKILLed between Centra's createShipment and completeShipment: one completed shipment.
 
 The Centra simulator creates the shipment but its answer is held back, so the killed worker never learnt the
-Centra id, never tagged it and never completed it. The next worker finds it among the order's shipments
-(untagged, exactly these lines, claimed by no other Deposco shipment), tags, and completes it.
+Centra id and never completed it. The next worker finds it among the order's shipments by the Deposco shipment
+number the create put in its message, and completes it — with no second create and no tagging mutation.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from lockstep.flows.shipments import detect
 from lockstep.store import shipments as ship_store
 
 from ..harness import ROOT, brand_world
-from .test_shipment_flow import centra_shipments, exported, records, ship
+from .test_shipment_flow import centra_mutations, centra_shipments, exported, records, ship
 
 pytestmark = pytest.mark.slow
 
@@ -116,12 +116,14 @@ async def test_sigkill_between_centra_create_and_complete_leaves_one_completed_s
         [record] = await records(world, number)
         assert record.create_attempted_at is not None and record.centra_id is None
         [created] = centra_shipments(world, number)
-        assert not created.external_id and not created.is_shipped
+        assert not created.is_shipped and created.additional_message == f"Warehouse shipment {record.deposco_number}"
+        mutations_before = centra_mutations(world)
 
         await asyncio.sleep(2.2)  # the dead worker's lease expires
         await world.run_jobs(lease_s=2)
         [centra] = centra_shipments(world, number)
-        assert centra.id == created.id and centra.is_shipped and centra.external_id == record.deposco_number
+        assert centra.id == created.id and centra.is_shipped and not centra.external_id
+        assert centra_mutations(world) - mutations_before == 1  # the completion alone
         assert world.centra_state().counters["shipments_created"] == 1
         assert world.centra_state().counters["shipments_completed"] == 1
         [record] = await records(world, number)

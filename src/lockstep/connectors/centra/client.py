@@ -343,16 +343,18 @@ class CentraClient:
         capture: bool = True,
         good_to_go: bool = True,
         send_email: bool = False,
+        tag: str = "",
         priority: Priority = Priority.HIGH,
     ) -> Result[CentraShipment]:
-        """``createShipment`` for (order line id, quantity) pairs, captured by default.
+        """``createShipment`` for (order line id, quantity) pairs, captured by default, tagged with ``tag`` (the
+        Deposco shipment number, found again by :meth:`find_tagged_shipment`) at no extra mutation.
 
         Not retried after it may have reached Centra: a repeat would create a second shipment. Check
         ``result.value.is_captured`` (a failed capture is only a warning here) before completing.
         """
         variables = {
             "input": t.create_shipment_input(
-                order_number, lines, capture=capture, good_to_go=good_to_go, send_email=send_email
+                order_number, lines, capture=capture, good_to_go=good_to_go, send_email=send_email, tag=tag
             )
         }
         payload, warnings = await self._mutate(
@@ -438,6 +440,21 @@ class CentraClient:
         )
         return Result(t.shipment(payload.get("shipment")), warnings)
 
+    async def find_tagged_shipment(
+        self, order_number: str | int, tag: str, *, priority: Priority = Priority.HIGH
+    ) -> tuple[CentraShipment | None, list[CentraShipment]]:
+        """The order's shipment made for warehouse shipment ``tag`` (by externalId or the create's message),
+        with all of the order's shipments (one query, no mutation).
+
+        Two shipments with one tag mean a duplicate already exists in Centra: a ``Permanent`` error naming
+        both, never a silent pick.
+        """
+        if not tag:
+            raise ValueError("tag is required")
+        shipments = await self.order_shipments(order_number, priority=priority)
+        found = [s for s in shipments if s.tag == tag]
+        return _single(found, f"of order {order_number} are tagged {tag!r}", "LockstepOrderShipments"), shipments
+
     async def find_shipment(self, external_id: str, *, priority: Priority = Priority.HIGH) -> CentraShipment | None:
         """The shipment tagged with ``external_id`` (the Deposco shipment id), or ``None``.
 
@@ -448,14 +465,7 @@ class CentraClient:
             raise ValueError("external_id is required")
         data = await self._call(q.SHIPMENTS_BY_EXTERNAL_ID, {"externalId": external_id}, priority=priority)
         found = [s for s in t.shipments(data.get("shipments")) if s.external_id == external_id]
-        if len(found) > 1:
-            numbers = ", ".join(s.number for s in found)
-            raise Permanent(
-                f"{len(found)} Centra shipments carry externalId {external_id!r}: {numbers}",
-                system=SYSTEM,
-                operation="LockstepShipmentsByExternalId",
-            )
-        return found[0] if found else None
+        return _single(found, f"carry externalId {external_id!r}", "LockstepShipmentsByExternalId")
 
     # --- events queue -------------------------------------------------------------------------------------
 
@@ -668,3 +678,11 @@ def _bounded(value: int, name: str) -> int:
     if not 1 <= int(value) <= MAX_LIST_LIMIT:
         raise ValueError(f"{name} must be between 1 and {MAX_LIST_LIMIT}, got {value}")
     return int(value)
+
+
+def _single(found: list[CentraShipment], what: str, operation: str) -> CentraShipment | None:
+    """The one shipment found, or ``None``; two mean a duplicate in Centra, for a person to sort out."""
+    if len(found) > 1:
+        numbers = ", ".join(s.number for s in found)
+        raise Permanent(f"{len(found)} Centra shipments {what}: {numbers}", system=SYSTEM, operation=operation)
+    return found[0] if found else None

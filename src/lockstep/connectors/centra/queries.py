@@ -93,6 +93,7 @@ fragment LockstepShipmentFields on Shipment {
   isCaptured
   trackingNumber
   numberOfPackages
+  additionalMessage
   carrierInformation { carrierName serviceName }
   order { id number }
   lines { id quantity orderLine { id } }

@@ -410,11 +410,15 @@ def shipment(value: Any) -> CentraShipment:
         order_line_id = mapping(line.get("orderLine"), "orderLine", required=False).get("id")
         if order_line_id is not None:
             lines.append((_int(order_line_id, "shipment orderLine id"), quantity))
+    external_id = _text(node.get("externalId"))
+    message = _text(node.get("additionalMessage"))
     return CentraShipment(
         shipment_id=_int(node.get("id"), "shipment id"),
         number=number,
         order_number=order_number,
-        external_id=_text(node.get("externalId")),
+        external_id=external_id,
+        tag=external_id or tag_in_message(message),
+        message=message,
         is_good_to_go=_bool(node.get("isGoodToGo"), "isGoodToGo"),
         is_paid=_bool(node.get("isPaid"), "isPaid"),
         is_captured=_bool(node.get("isCaptured"), "isCaptured"),
@@ -617,11 +621,11 @@ def create_shipment_input(
     capture: bool = True,
     good_to_go: bool = True,
     send_email: bool = False,
+    tag: str = "",
 ) -> dict[str, Any]:
     """``ShipmentCreateInput``: lines are (Centra order line id, quantity), merged per line, zeros dropped.
 
-    ``externalId`` is not sent here: centra.md documents it only on ``updateShipment`` (§13 lists it as
-    unconfirmed on create), so the client tags the shipment straight after creating it.
+    ``tag`` (the Deposco shipment number) goes into ``additionalMessage`` (see :func:`shipment_tag_message`).
     """
     merged: dict[int, int] = {}
     for line_id, quantity in lines:
@@ -631,13 +635,16 @@ def create_shipment_input(
     merged = {line_id: qty for line_id, qty in merged.items() if qty > 0}
     if not merged:
         raise Permanent(f"shipment for order {order_number} has no units")
-    return {
+    created = {
         "order": {"number": order_number_input(order_number)},
         "lines": [{"orderLine": {"id": line_id}, "quantity": qty} for line_id, qty in merged.items()],
         "isGoodToGo": good_to_go,
         "capture": capture,
         "sendEmail": send_email,
     }
+    if tag:
+        created["additionalMessage"] = shipment_tag_message(tag)
+    return created
 
 
 def shipment_info(
@@ -660,29 +667,55 @@ def dispatch_details(dispatch: WarehouseShipment) -> dict[str, Any]:
     """What the warehouse reported, as keyword arguments of ``complete_shipment``.
 
     Centra has one ``trackingNumber`` per shipment: the first parcel's number goes there (carriers' tracking
-    links take exactly one); further parcels are listed in ``additionalMessage`` so customer service sees them.
+    links take exactly one); further parcels are listed in ``additionalMessage`` so customer service sees them,
+    after the warehouse shipment's number that the create put there.
     """
     tracking = [t for t in dispatch.tracking_numbers if t]
+    further = f"Further tracking numbers: {', '.join(tracking[1:])}" if len(tracking) > 1 else ""
     return {
         "carrier": dispatch.carrier,
         "service": dispatch.service,
         "tracking_number": tracking[0] if tracking else "",
         "packages": dispatch.packages or len(tracking),
         "shipped_at": dispatch.shipped_at,
-        "additional_message": f"Further tracking numbers: {', '.join(tracking[1:])}" if len(tracking) > 1 else "",
+        "additional_message": shipment_tag_message(dispatch.number, further) if further else "",
     }
 
 
-def late_tracking_message(first_sent: str, tracking: Sequence[str]) -> str:
+def late_tracking_message(first_sent: str, tracking: Sequence[str], tag: str = "") -> str:
     """``additionalMessage`` for tracking numbers that reached Lockstep after the shipment was completed.
 
     Centra freezes ``shipmentInfo`` (and so ``trackingNumber``) once a shipment is shipped; the message is the
-    one field still open. It replaces the earlier message, so it lists every number not in ``trackingNumber``.
+    one field still open. It replaces the earlier message, so it lists every number not in ``trackingNumber``,
+    after the warehouse shipment's number (``tag``) that must stay first.
     """
     rest = [t for t in tracking if t and t != first_sent]
     if not rest:
         return ""
-    return f"{'Further tracking numbers' if first_sent else 'Tracking numbers'}: {', '.join(rest)}"
+    label = "Further tracking numbers" if first_sent else "Tracking numbers"
+    return shipment_tag_message(tag, f"{label}: {', '.join(rest)}")
+
+
+# The Deposco shipment a Centra shipment was made for rides on the create, in ``additionalMessage``: the one
+# documented ``ShipmentCreateInput`` field that is read back (``externalId`` is documented only on
+# ``updateShipment``, where tagging costs a mutation of its own). Every message Lockstep writes later keeps the
+# marker first, so a retry can always tell which warehouse shipment a Centra shipment belongs to.
+_TAG_PREFIX = "Warehouse shipment "
+_TAG = re.compile(r"^Warehouse shipment (\S+?)(?:\.\s|\.?$)")
+
+
+def shipment_tag_message(tag: str, rest: str = "") -> str:
+    """``additionalMessage`` naming the warehouse shipment first, then ``rest`` (tracking notes) if any."""
+    if not tag:
+        return rest
+    head = f"{_TAG_PREFIX}{tag}"
+    return f"{head}. {rest}" if rest else head
+
+
+def tag_in_message(message: str) -> str:
+    """The warehouse shipment number a message written by :func:`shipment_tag_message` names, else ``""``."""
+    found = _TAG.match(message or "")
+    return found.group(1) if found else ""
 
 
 def complete_shipment_variables(

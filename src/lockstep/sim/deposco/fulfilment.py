@@ -65,11 +65,13 @@ class Fulfilment:
         quantities: dict[str, float] | None = None,
         with_tracking: bool = True,
         packages: int | None = None,
+        with_carrier: bool = True,
     ) -> Shipment:
         """Ship what the facility holds (up to the requested packs per line number); short-ship the rest.
 
         Creates an outbound shipment with lines, parcels and tracking, decrements on hand, and moves the order
-        to Ship Complete or Partially Shipped.
+        to Ship Complete or Partially Shipped. ``with_carrier=False``: a 3PL that reports tracking numbers but
+        no ship via, carrier or method (seen with manually keyed shipments).
         """
         self.pick(order)
         if order.status not in SHIPPABLE:
@@ -94,7 +96,7 @@ class Fulfilment:
                 plan.append((line, packs))
         if not plan:
             raise DeposcoError(409, f"Sales Order {order.number}: nothing can be shipped (no stock on hand)")
-        shipment = self._new_shipment(order, plan, with_tracking, packages)
+        shipment = self._new_shipment(order, plan, with_tracking, packages, with_carrier)
         now = self.now()
         for line, packs in plan:
             line.shipped += packs
@@ -130,6 +132,7 @@ class Fulfilment:
         plan: list[tuple[OrderLine, float]],
         with_tracking: bool,
         packages: int | None,
+        with_carrier: bool = True,
     ) -> Shipment:
         now = self.now()
         vendor = order.fields.get("shipVendor") or "UPS"
@@ -144,9 +147,9 @@ class Fulfilment:
             facility=order.facility,
             created=now,
             updated=now,
-            ship_via=order.fields.get("shipVia") or default_via,
-            ship_vendor=vendor,
-            ship_method=order.fields.get("shipMethod") or "Ground",
+            ship_via=(order.fields.get("shipVia") or default_via) if with_carrier else None,
+            ship_vendor=vendor if with_carrier else None,
+            ship_method=(order.fields.get("shipMethod") or "Ground") if with_carrier else None,
             tracking_number=None,
             tracking_url=base_url,
             actual_ship_date=now,
@@ -210,6 +213,7 @@ class Fulfilment:
         quantities: dict[str, float] | None = None,
         with_tracking: bool = True,
         packages: int | None = None,
+        with_carrier: bool = True,
     ) -> Shipment | None:
         """Control hook: move an order forward to ``to`` (Released, Picking, Ship Complete/Partially
         Shipped)."""
@@ -218,7 +222,7 @@ class Fulfilment:
         elif to == "Picking":
             self.pick(order)
         elif to in ("Ship Complete", "Partially Shipped", "Shipped"):
-            return self.ship(order, quantities, with_tracking, packages)
+            return self.ship(order, quantities, with_tracking, packages, with_carrier)
         else:
             raise bad_request(f"cannot advance to [{to}]: use Released, Picking or Ship Complete")
         return None

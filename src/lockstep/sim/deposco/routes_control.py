@@ -188,7 +188,8 @@ async def other_channel_order(request: Request):
 @router.post("/orders/{number}/advance", name="sim.orders.advance")
 async def advance(request: Request, number: str):
     """Move one order: ``{"to": "Released"|"Picking"|"Ship Complete", "lines": {lineNumber: packs},
-    "tracking": true, "packages": n}`` — shipping with ``lines`` makes a partial shipment."""
+    "tracking": true, "packages": n, "carrier": true}`` — shipping with ``lines`` makes a partial shipment;
+    ``"carrier": false`` ships with tracking but no ship via, carrier or method."""
     body = await _body(request)
     s = sim(request)
     order = s.state.order_by_number(number)
@@ -201,6 +202,7 @@ async def advance(request: Request, number: str):
         lines,
         bool(body.get("tracking", True)),
         body.get("packages"),
+        bool(body.get("carrier", True)),
     )
     return {
         "number": order.number,
