@@ -46,8 +46,9 @@ quarantined them, they are still missing). ``held_back`` counts CONFIRMED orders
 for payment (correctly not sent). Ages are seconds since the Centra order was created.
 
 ``unconfirmed_shipments`` — Deposco outbound shipments of Centra-linked orders with at least one unit shipped
-for which Centra has no *completed* shipment whose ``externalId`` is the Deposco shipment number.
-``state`` is ``absent`` (no Centra shipment with that externalId) or ``not_completed``. Zero-unit (label-only)
+for which Centra has no *completed* shipment tagged with the Deposco shipment number (its ``externalId``, else
+the number Lockstep's create wrote first into its ``additionalMessage``). ``state`` is ``absent`` (no Centra
+shipment with that tag) or ``not_completed``. Zero-unit (label-only)
 shipments and other-channel shipments never count. Ages are seconds since the Deposco ship date, on Deposco's
 clock.
 """
@@ -64,6 +65,7 @@ from typing import Any, Literal
 
 import httpx
 
+from lockstep.connectors.centra.translate import tag_in_message
 from lockstep.domain.routing import RoutingTable, choose_facility, sales_order_number
 
 ItemKey = Literal["sku", "ean"]
@@ -110,7 +112,7 @@ class CentraOrder:
 @dataclass(frozen=True)
 class CentraShipment:
     order_number: str
-    external_id: str | None
+    tag: str | None  # the Deposco shipment it was made for
     completed: bool
 
 
@@ -373,8 +375,8 @@ def _missing(centra: CentraSnapshot, flights: Iterable[_InFlight], examples: int
 def _unconfirmed(
     centra: CentraSnapshot, deposco: DeposcoSnapshot, links: Mapping[str, str], examples: int
 ) -> dict[str, Any]:
-    completed = {s.external_id for s in centra.shipments if s.completed and s.external_id}
-    created = {s.external_id for s in centra.shipments if s.external_id}
+    completed = {s.tag for s in centra.shipments if s.completed and s.tag}
+    created = {s.tag for s in centra.shipments if s.tag}
     found = []
     for shipment in deposco.shipments:
         centra_number = links.get(shipment.order_number)
@@ -471,7 +473,11 @@ def centra_snapshot(truth: Mapping[str, Any], topology: Mapping[str, Any], now: 
         for o in truth.get("orders", [])
     )
     shipments = tuple(
-        CentraShipment(str(s["orderNumber"]), s.get("externalId"), bool(s.get("isShipped")))
+        CentraShipment(
+            str(s["orderNumber"]),
+            s.get("externalId") or tag_in_message(s.get("additionalMessage") or "") or None,
+            bool(s.get("isShipped")),
+        )
         for s in truth.get("shipments", [])
     )
     return CentraSnapshot(orders, shipments, now)

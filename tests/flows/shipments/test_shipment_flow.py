@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from lockstep.domain.routing import sales_order_number
+from lockstep.sim.truth import read_truth
 from lockstep.store import exceptions as exc_store
 from lockstep.store import orders as order_store
 from lockstep.store import shipments as ship_store
@@ -82,6 +83,8 @@ async def test_shipped_order_is_completed_in_centra_with_tracking_and_email(db_u
         await poll(world)  # the overlapping window sees the shipment again: nothing happens twice
         assert len(centra_shipments(world, number)) == 1
         assert centra_mutations(world) - before == 2
+        truth = await read_truth(world.sims.endpoints(), world.topology.routing_table())
+        assert truth["unconfirmed_shipments"]["shipments"] == 0  # the simulators' own view: confirmed by its tag
 
 
 async def test_brand_that_wants_external_ids_pays_a_third_mutation(db_url, tmp_path):

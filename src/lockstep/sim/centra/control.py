@@ -124,6 +124,7 @@ def shipment_view(sim: CentraSimulator, shipment: Any) -> dict[str, Any]:
         "number": shipment.number,
         "orderNumber": shipment.order_number,
         "externalId": shipment.external_id,
+        "additionalMessage": shipment.additional_message,
         "isGoodToGo": shipment.is_good_to_go,
         "isPaid": shipment.is_paid,
         "isCaptured": shipment.is_captured,
