@@ -637,7 +637,8 @@ async def orders_show(
     number: Annotated[str, typer.Argument(help="The Centra order number.")],
     brand: Annotated[str | None, typer.Option(help="Brand (needed when several are configured).")] = None,
 ) -> None:
-    """An order's whole story: Centra state, routing and why, Deposco orders, exceptions, audit."""
+    """An order's whole story: Centra state, routing and why, carriers, Deposco orders, exceptions, audit."""
+    from lockstep.flows.orders import carrier_plan
     from lockstep.store import audit
     from lockstep.store import exceptions as exc_store
     from lockstep.store import orders as order_store
@@ -664,6 +665,10 @@ async def orders_show(
         f"market {record.market or '-'}, ships to {record.ship_country or '-'}",
         highlight=False,
     )
+    option = snap.get("shipping_option") or {}
+    console.print(
+        f"shipping option: {option.get('uri') or '-'} ({option.get('name') or 'none in Centra'})", highlight=False
+    )
     lines = Table(title="Centra lines and allocations", title_justify="left")
     for column in ("line", "sku", "qty", "cancelled", "allocated in"):
         lines.add_column(column)
@@ -684,6 +689,16 @@ async def orders_show(
         for unit in units:
             routed.add_row(str(unit.line_id), unit.sku, unit.pool, unit.facility, str(unit.quantity), unit.sales_order)
         console.print(routed)
+        topology = load_config_dir(settings.config_dir).brands.get(brand)
+        if topology is not None:
+            numbers = {unit.facility: unit.sales_order for unit in units}
+            carriers = Table(title="carrier (ship via / carrier / service)", title_justify="left")
+            for column in ("Deposco order", "facility", "carrier", "why"):
+                carriers.add_column(column)
+            for decision in carrier_plan(topology, snap, set(numbers)):
+                carrier = str(decision.service) if decision.ok else "[red]not covered: held[/red]"
+                carriers.add_row(numbers[decision.facility], decision.facility, carrier, decision.why)
+            console.print(carriers)
     for sale in sales:
         state = (
             "confirmed" if sale.confirmed_at else ("attempted, outcome uncertain" if sale.attempted_at else "to send")

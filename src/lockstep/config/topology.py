@@ -22,7 +22,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from lockstep.domain.carriers import CarrierRule, CarrierTable
 from lockstep.domain.exception_kinds import get_kind
+from lockstep.domain.model import CarrierService
 from lockstep.domain.routing import PoolRoute, RoutingTable
 
 # ISO 3166-1 alpha-2 (the 249 assigned codes, from the tz database's iso3166.tab) plus XK (Kosovo), not
@@ -215,6 +217,40 @@ class RoutingOverride(_Model):
     facility: FacilityCode
 
 
+# Deposco stores ship via, carrier and service in 50-character columns; a cut name would no longer match.
+CarrierName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+
+
+class Carrier(_Model):
+    """How Deposco ships: ``ship_via`` must match a ship-via name set up in Deposco; carrier and service are
+    Deposco's ``shipVendor`` and ``shipMethod``."""
+
+    ship_via: CarrierName
+    carrier: CarrierName | None = None
+    service: CarrierName | None = None
+
+    def service_value(self) -> CarrierService:
+        return CarrierService(self.ship_via, self.carrier or "", self.service or "")
+
+
+class CarrierRuleConfig(Carrier):
+    """Orders whose Centra shipping option is one of ``shipping_options`` (its uri, or its name), optionally
+    only from ``facilities`` and/or to ``ship_to_countries``, ship with this carrier. First match wins."""
+
+    shipping_options: tuple[Text, ...] = Field(min_length=1, description="Centra shipping option uris or names")
+    facilities: tuple[FacilityCode, ...] = Field((), description="empty: any facility")
+    ship_to_countries: tuple[Country, ...] = Field((), description="empty: any country")
+
+
+class Carriers(_Model):
+    """Centra shipping option -> Deposco ship via / carrier / service. Empty: Deposco chooses for every order."""
+
+    rules: tuple[CarrierRuleConfig, ...] = ()
+    defaults: dict[FacilityCode, Carrier] = Field(
+        default_factory=dict, description="facility code -> carrier when no rule matches"
+    )
+
+
 class SkuBuffer(_Model):
     """Hold back ``units`` of SKUs matching ``pattern`` (case-sensitive glob), optionally in some pools."""
 
@@ -340,6 +376,7 @@ class BrandTopology(_Model):
     pools: tuple[Pool, ...] = Field(min_length=1)
     facilities: tuple[Facility, ...] = Field(min_length=1)
     routing_overrides: tuple[RoutingOverride, ...] = ()
+    carriers: Carriers = Carriers()
     safety_buffers: SafetyBuffers = SafetyBuffers()
     thresholds: Thresholds = Thresholds()
     orders: OrderSettings = OrderSettings()
@@ -433,6 +470,22 @@ class BrandTopology(_Model):
                 )
                 for pool in self.pools
             }
+        )
+
+    def carrier_table(self) -> CarrierTable:
+        """The pure view of this brand's carrier mapping (see ``domain/carriers.py``)."""
+        return CarrierTable(
+            rules=tuple(
+                CarrierRule(
+                    shipping_options=rule.shipping_options,
+                    service=rule.service_value(),
+                    facilities=rule.facilities,
+                    countries=rule.ship_to_countries,
+                    source=f"carriers.rules[{index}]",
+                )
+                for index, rule in enumerate(self.carriers.rules)
+            ),
+            defaults={code: carrier.service_value() for code, carrier in self.carriers.defaults.items()},
         )
 
     def enabled_schedules(self) -> Mapping[str, Schedule]:

@@ -174,6 +174,7 @@ def check_topology(topology: BrandTopology, file: str) -> Findings:
     _check_shares(topology, out)
     _check_markets(topology, out)
     _check_overrides(topology, out)
+    _check_carriers(topology, out)
     _check_buffers(topology, out)
     _check_owners_and_teams(topology, out)
     _check_schedules(topology, out)
@@ -334,6 +335,45 @@ def _check_overrides(t: BrandTopology, out: _Report) -> None:
                     f"no market that draws on pool {pool.id!r} sells to {', '.join(unreachable)}, "
                     "so the override never applies there",
                 )
+
+
+def _check_carriers(t: BrandTopology, out: _Report) -> None:
+    """Carrier rules and defaults name known facilities; a rule an earlier one always pre-empts is dead."""
+    known = _first_by_key(t.facilities, "code")
+    sold_to = {country for market in t.markets for country in market.countries}
+    rules = t.carriers.rules
+    for r, rule in enumerate(rules):
+        at = f"carriers.rules[{r}]"
+        for index, code in enumerate(rule.facilities):
+            if code not in known:
+                out.error(f"{at}.facilities[{index}]", _unknown("facility", code, known))
+        unsold = [c for c in rule.ship_to_countries if c not in sold_to]
+        if unsold:
+            out.warn(
+                f"{at}.ship_to_countries", f"no market sells to {', '.join(unsold)}, so the rule never applies there"
+            )
+        earlier = next((e for e in range(r) if _covers(rules[e], rule)), None)
+        if earlier is not None:
+            out.warn(
+                at,
+                f"never applies: carriers.rules[{earlier}] comes first and matches every order this rule does "
+                "(the first matching rule wins; put the narrower rule first)",
+            )
+    for code in t.carriers.defaults:
+        if code not in known:
+            out.error(f"carriers.defaults.{code}", _unknown("facility", code, known))
+
+
+def _covers(first: Any, later: Any) -> bool:
+    """Does rule ``first`` match every order rule ``later`` matches (same options, no narrower scope)?"""
+    return (
+        set(later.shipping_options) <= set(first.shipping_options)
+        and (not first.facilities or (bool(later.facilities) and set(later.facilities) <= set(first.facilities)))
+        and (
+            not first.ship_to_countries
+            or (bool(later.ship_to_countries) and set(later.ship_to_countries) <= set(first.ship_to_countries))
+        )
+    )
 
 
 def _check_buffers(t: BrandTopology, out: _Report) -> None:

@@ -60,6 +60,7 @@ _ALL = (
     _kind("order_rejected", "Deposco rejected the order", "ops", "critical"),
     _kind("order_stuck", "Order not in Deposco in time", "ops", "warning"),
     _kind("cancellation_too_late", "Cancellation arrived after the warehouse started", "ops", "warning"),
+    _kind("unmapped_shipping_option", "Order's shipping option has no carrier mapping", "ops", "critical"),
     # Shipments (Deposco -> Centra)
     _kind("shipment_unconfirmed", "Shipment not confirmed in Centra in time", "ops", "warning"),
     _kind("shipment_rejected", "Centra refused the shipment", "ops", "critical"),

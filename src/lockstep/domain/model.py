@@ -64,6 +64,37 @@ class OrderLine:
 
 
 @dataclass(frozen=True)
+class ShippingOption:
+    """The shipping method the customer chose at checkout, as Centra names it (``uri`` is the stable key)."""
+
+    option_id: str = ""
+    name: str = ""
+    uri: str = ""
+
+    @property
+    def label(self) -> str:
+        """How people and incident keys refer to it: the uri, else the name."""
+        return self.uri or self.name or self.option_id
+
+
+@dataclass(frozen=True)
+class CarrierService:
+    """How the warehouse ships a sales order: Deposco's ship-via name, carrier (vendor) and service (method)."""
+
+    ship_via: str = ""
+    carrier: str = ""
+    service: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.ship_via or self.carrier or self.service)
+
+    def __str__(self) -> str:
+        if not self:
+            return "(none: Deposco chooses)"
+        return " / ".join(part or "-" for part in (self.ship_via, self.carrier, self.service))
+
+
+@dataclass(frozen=True)
 class Order:
     """A storefront order as Centra holds it."""
 
@@ -79,7 +110,7 @@ class Order:
     hold_reason: str = ""  # why Centra holds it (e.g. WAITING_FOR_FRAUD_CHECK), for ops
     market: str = ""
     currency: str = ""
-    shipping_method: str = ""
+    shipping_option: ShippingOption | None = None  # None: Centra reported none
     shipping_cost: Decimal | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -172,7 +203,7 @@ class SalesOrder:
     ship_to: Address = Address()
     customer_order_number: str = ""  # the Centra order number
     order_date: datetime | None = None
-    shipping_method: str = ""
+    carrier_service: CarrierService = CarrierService()  # empty: Deposco chooses (brand without a carrier mapping)
     currency: str = ""
     status: str = ""  # as Deposco reports it (New, Released, Picking, Ship Complete, Cancelled, ...)
     order_id: str = ""  # Deposco's id of the sales order (status, cancellations and lines refer to it)

@@ -13,7 +13,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from lockstep.domain.model import Address, Allocation, Order, OrderLine, OrderStatus
+from lockstep.domain.carriers import UNMAPPED_SHIPPING_OPTION, CarrierDecision, CarrierTable, choose_carrier
+from lockstep.domain.model import Address, Allocation, Order, OrderLine, OrderStatus, ShippingOption
 from lockstep.domain.routing import Allowance, RoutedUnits, RoutingTable, route_order
 
 UNKNOWN_SKU = "unknown_sku"
@@ -28,12 +29,17 @@ class Cause:
     line_id: int | None = None
     pool: str | None = None
     sku: str | None = None
+    facility: str | None = None
+    shipping_option: str | None = None  # the Centra option's uri (or name) when the carrier is not covered
 
     @property
     def group(self) -> str:
-        """The incident this cause belongs to: one per pool for routing, per SKU for items, one for addresses."""
+        """The incident this cause belongs to: one per pool for routing, per SKU for items, per (facility,
+        shipping option) for carriers, one for addresses."""
         if self.kind == UNKNOWN_SKU:
             return f"sku:{self.sku}"
+        if self.kind == UNMAPPED_SHIPPING_OPTION:
+            return f"shipping:{self.facility}:{self.shipping_option or '-'}"
         if self.pool:
             return f"pool:{self.pool}"
         return "all"
@@ -65,15 +71,32 @@ def address_problems(address: Address) -> list[str]:
     return [f"ship-to address has no {name}" for name in missing]
 
 
+def carrier_decisions(order: Order, facilities: Collection[str], carriers: CarrierTable) -> list[CarrierDecision]:
+    """How each of the order's sales orders (one per facility) ships: ``domain.carriers`` per facility."""
+    return [choose_carrier(carriers, order.shipping_option, f, order.ship_to.country) for f in sorted(facilities)]
+
+
+def carrier_causes(order: Order, decisions: Collection[CarrierDecision]) -> list[Cause]:
+    """A quarantine cause for every sales order whose carrier the mapping does not cover."""
+    option = order.shipping_option.label if order.shipping_option else None
+    return [
+        Cause(UNMAPPED_SHIPPING_OPTION, d.why, facility=d.facility, shipping_option=option)
+        for d in decisions
+        if not d.ok
+    ]
+
+
 def evaluate(
     order: Order,
     table: RoutingTable,
     unknown_items: Collection[str],
     sku_key: str,
     available: Allowance | None = None,
+    carriers: CarrierTable | None = None,
 ) -> Evaluation:
     """The next step for an order not yet exported. ``available``: what each pool may still draw per facility and
-    item (``domain.routing``), when the stock flow knows it."""
+    item (``domain.routing``), when the stock flow knows it; ``carriers``: the brand's carrier mapping (None or
+    empty: Deposco chooses)."""
     if order.status == OrderStatus.CANCELLED:
         return Evaluation("cancelled")
     if not order.eligible_for_export:
@@ -92,6 +115,8 @@ def evaluate(
                 )
             )
     causes += [Cause(INVALID_ADDRESS, problem) for problem in address_problems(order.ship_to)]
+    if carriers is not None:
+        causes += carrier_causes(order, carrier_decisions(order, {u.facility for u in routing.units}, carriers))
     if causes:
         return Evaluation("quarantined", tuple(causes))
     return Evaluation("export", units=routing.units)
@@ -133,9 +158,12 @@ def from_snapshot(data: dict[str, Any]) -> Order:
         )
         for line in data["lines"]
     )
+    data = {k: value for k, value in data.items() if k != "shipping_method"}  # snapshots before shipping_option
+    option = data.get("shipping_option")
     return Order(
         **{
             **data,
+            "shipping_option": ShippingOption(**option) if option else None,
             "status": OrderStatus(data["status"]),
             "lines": lines,
             "ship_to": Address(**data["ship_to"]),

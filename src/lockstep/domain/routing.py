@@ -212,7 +212,6 @@ def sales_orders(order: Order, result: RoutingResult, item_number: Mapping[int, 
                 ship_to=order.ship_to,
                 customer_order_number=order.number,
                 order_date=order.created_at,
-                shipping_method=order.shipping_method,
                 currency=order.currency,
             )
         )

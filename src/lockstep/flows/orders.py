@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,12 +35,15 @@ from lockstep.clock import utcnow
 from lockstep.connectors.budget import Priority
 from lockstep.connectors.deposco import translate as deposco_rules
 from lockstep.connectors.errors import Permanent, Transient
+from lockstep.domain.carriers import UNMAPPED_SHIPPING_OPTION, CarrierDecision
 from lockstep.domain.model import Order, OrderStatus, SalesOrder, SalesOrderLine
 from lockstep.domain.orders import (
     INVALID_ADDRESS,
     ORDER_REJECTED,
     UNKNOWN_SKU,
     Cause,
+    carrier_causes,
+    carrier_decisions,
     evaluate,
     from_snapshot,
     item_key,
@@ -70,7 +73,14 @@ EXPORT_PRIORITY = 6
 FETCH_BATCH, EXPORT_BATCH = 50, 50
 INCIDENTS = "orders.incidents"
 REFETCH_CURSOR = "orders.centra_updated_after"
-QUARANTINE_KINDS = ("unroutable_order", "facility_not_live", UNKNOWN_SKU, INVALID_ADDRESS, ORDER_REJECTED)
+QUARANTINE_KINDS = (
+    "unroutable_order",
+    "facility_not_live",
+    UNKNOWN_SKU,
+    INVALID_ADDRESS,
+    ORDER_REJECTED,
+    UNMAPPED_SHIPPING_OPTION,
+)
 
 
 async def _unknown_items(conn: AsyncConnection, brand: str, keys: set[str]) -> set[str]:
@@ -139,7 +149,7 @@ async def apply(
     unknown = keys & unknown if unknown is not None else await _unknown_items(conn, brand, keys)
     table = topology.routing_table()
     available = await _allowance(conn, topology, table, order, keys)
-    evaluation = evaluate(order, table, unknown, topology.sku_key, available)
+    evaluation = evaluate(order, table, unknown, topology.sku_key, available, topology.carrier_table())
     old_groups = {(c["kind"], c["group"]) for c in (previous.causes if previous else [])}
     if evaluation.state == "export":
         await store.save(conn, state=store.EXPORTING, causes=[], notes=[], **common)
@@ -220,7 +230,13 @@ async def quarantine(
             dedupe_key=cause.group,
             owner_team=topology.owner_for(cause.kind),
             summary=_incident_summary(cause),
-            evidence={"latest_order": number, "detail": cause.detail, "pool": cause.pool, "sku": cause.sku},
+            evidence={
+                "latest_order": number,
+                "detail": cause.detail,
+                "pool": cause.pool,
+                "sku": cause.sku,
+                **({"facility": cause.facility, "shipping_option": cause.shipping_option} if cause.facility else {}),
+            },
             entity_type="order",
             entity_id=number,
         )
@@ -234,12 +250,19 @@ def _cause_dict(cause: Cause) -> dict[str, Any]:
         "line_id": cause.line_id,
         "pool": cause.pool,
         "sku": cause.sku,
+        "facility": cause.facility,
+        "shipping_option": cause.shipping_option,
     }
 
 
 def _incident_summary(cause: Cause) -> str:
     if cause.kind == UNKNOWN_SKU:
         return f"orders held: item {cause.sku} is not in Deposco"
+    if cause.kind == UNMAPPED_SHIPPING_OPTION:
+        return (
+            f"orders held: shipping option {cause.shipping_option or '(none)'} has no carrier for facility "
+            f"{cause.facility}"
+        )
     if cause.pool:
         return f"orders held: stock pool {cause.pool} cannot be routed ({cause.detail})"
     return f"orders held: {cause.detail}"
@@ -411,6 +434,13 @@ async def export(ctx: JobContext) -> None:
             pending = [s for s in sales.get(number, []) if s.confirmed_at is None]
             order = from_snapshot(record.snapshot)
             to_send = _sales_orders(order, units.get(number, []), topology.sku_key, {s.number for s in pending})
+            decisions = carrier_decisions(order, {so.facility for so in to_send}, topology.carrier_table())
+            causes = carrier_causes(order, decisions)
+            if causes:  # the mapping changed since the order was routed: hold it, send nothing
+                work.append(_Export(number, [], set(), causes=causes))
+                continue
+            chosen = {d.facility: d for d in decisions}
+            to_send = [replace(so, carrier_service=chosen[so.facility].service) for so in to_send]
             work.append(_Export(number, to_send, {s.number for s in pending if s.attempted_at is not None}))
             attempting += [s.number for s in pending]
         # Durable before the call: a crash after Deposco created the order makes the retry look it up first.
@@ -547,6 +577,12 @@ def _refused(item: _Export, sales_order: SalesOrder, error: Permanent) -> None:
         item.causes.append(Cause(ORDER_REJECTED, f"Deposco refused {sales_order.number}: {error}"))
 
 
+def carrier_plan(topology: Any, snapshot: dict[str, Any], facilities: set[str]) -> list[CarrierDecision]:
+    """How the sales order of each facility ships under the brand's mapping, and why (what the export sends;
+    for ``lockstep orders show``). Deterministic: the stored Centra order and the topology decide it."""
+    return carrier_decisions(from_snapshot(snapshot), facilities, topology.carrier_table())
+
+
 def _sales_orders(order: Order, units: list, sku_key: str, numbers: set[str]) -> list[SalesOrder]:
     lines_by_id = {line.line_id: line for line in order.lines}
     grouped: dict[str, list] = defaultdict(list)
@@ -573,7 +609,6 @@ def _sales_orders(order: Order, units: list, sku_key: str, numbers: set[str]) ->
                 ship_to=order.ship_to,
                 customer_order_number=order.number,
                 order_date=order.created_at,
-                shipping_method=order.shipping_method,
                 currency=order.currency,
             )
         )

@@ -15,7 +15,7 @@ from lockstep.connectors.deposco import translate as t
 from lockstep.connectors.deposco.client import DeposcoClient
 from lockstep.connectors.errors import Permanent
 from lockstep.connectors.http import RetrySettings
-from lockstep.domain.model import Address, Item, SalesOrder, SalesOrderLine
+from lockstep.domain.model import Address, CarrierService, Item, SalesOrder, SalesOrderLine
 
 from .spec import RequestChecker
 
@@ -109,7 +109,7 @@ def order(number: str, skus: list[tuple[str, int]], facility: str = "WH1") -> Sa
         ship_to=ADA,
         customer_order_number=number,
         order_date=datetime(2026, 9, 1, tzinfo=UTC),
-        shipping_method="UPS Ground",
+        carrier_service=CarrierService("UPS Ground", "UPS", "Ground"),
         lines=tuple(
             SalesOrderLine(i, sku, qty, customer_line_number=str(5500 + i), unit_price=Decimal("25"))
             for i, (sku, qty) in enumerate(skus, start=1)
@@ -294,7 +294,7 @@ async def test_batch_import_creates_many_orders_in_one_request_with_inner_status
 
         found = await client.find_sales_order("C401-WH1", with_lines=True)
         assert found.facility == "WH1" and found.customer_order_number == "401" and found.status == "New"
-        assert found.shipping_method == "UPS Ground"
+        assert found.carrier_service == CarrierService("UPS Ground", "UPS", "Ground")
         assert sorted((ln.customer_line_number, ln.item, ln.quantity) for ln in found.lines) == [
             ("5501", "SKU-A", 3),
             ("5502", "SKU-B", 2),

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from lockstep.connectors.deposco import translate as t
-from lockstep.domain.model import Address, Item, SalesOrder, SalesOrderLine
+from lockstep.domain.model import Address, CarrierService, Item, SalesOrder, SalesOrderLine
 
 from .spec import RequestChecker
 
@@ -42,8 +42,7 @@ def order(lines: int = 2, ship_to: Address = ADA, **fields) -> SalesOrder:
         ship_to=ship_to,
         customer_order_number="100234",
         order_date=datetime(2026, 9, 1, 10, tzinfo=UTC),
-        shipping_method="UPS Ground",
-        **fields,
+        **{"carrier_service": CarrierService("UPS Ground", "UPS", "Ground"), **fields},
     )
 
 
@@ -224,3 +223,26 @@ def test_line_with_no_quantity_is_untranslatable():
     bad = SalesOrder("C1-WH1", "WH1", (SalesOrderLine(1, "SKU-1", 0),), ship_to=ADA)
     with pytest.raises(t.Untranslatable):
         t.sales_order_requests(bad, "BU1", create=True)
+
+
+def test_carrier_goes_out_as_ship_via_vendor_and_method_on_rest_and_v1_imports(checker):
+    rest = t.sales_order_requests(order(), "BU1", create=True).bodies[0]
+    checker.check_body("POST", "/orders/salesOrders", rest)
+    assert (rest["shipVia"], rest["shipVendor"], rest["shipMethod"]) == ("UPS Ground", "UPS", "Ground")
+    [v1] = t.sales_order_import([order()], "BU1").body["order"]
+    assert (v1["shipVia"], v1["shipVendor"], v1["shipMethod"]) == ("UPS Ground", "UPS", "Ground")
+
+
+def test_no_carrier_leaves_the_fields_out_so_deposco_chooses(checker):
+    bare = order(carrier_service=CarrierService())
+    rest = t.sales_order_requests(bare, "BU1", create=True).bodies[0]
+    [v1] = t.sales_order_import([bare], "BU1").body["order"]
+    for body in (rest, v1):
+        assert not {"shipVia", "shipVendor", "shipMethod"} & set(body)
+    only_via = t.sales_order_requests(order(carrier_service=CarrierService("DHL Express")), "BU1", create=True)
+    assert only_via.bodies[0]["shipVia"] == "DHL Express" and "shipVendor" not in only_via.bodies[0]
+
+
+def test_a_carrier_name_deposco_cannot_store_is_refused_not_cut():
+    with pytest.raises(t.Untranslatable, match="ship via"):
+        t.sales_order_requests(order(carrier_service=CarrierService("V" * 51)), "BU1", create=True)

@@ -126,3 +126,4 @@ async def test_an_order_with_150_lines_is_exported_whole(db_url, tmp_path):
         assert sent_lines == wanted
         posts = {k: v - before.get(k, 0) for k, v in world.sims.deposco_app.sim.counters.calls.items()}
         assert posts.get("POST /orders/salesOrders") == 2, posts  # 100 lines, then the remaining 50
+        assert (sent.fields["shipVia"], sent.fields["shipVendor"]) == ("PostNord Parcel", "PostNord")  # REST too

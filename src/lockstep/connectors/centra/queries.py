@@ -39,8 +39,9 @@ fragment LockstepAddress on Address {
 
 # `lines(includeFullyCancelled: true)`: a line cancelled after export must still be visible, so the flow can
 # propagate the cancellation; routing skips lines whose quantity is 0.
-# `shippingPriceGroup { shippingOption }` is documented but left out: its exact shape is unconfirmed, and the
-# Deposco side takes its ship method from the brand's mapping, not from Centra.
+# `shippingPriceGroup { shippingOption { id name uri } }`: the customer's shipping method, in the shape of
+# Centra's own order example (examples-dtc/01-orders); the brand's carrier mapping turns it into Deposco's ship
+# via, carrier and service.
 ORDER_FIELDS = (
     """
 fragment LockstepOrderFields on Order {
@@ -55,6 +56,7 @@ fragment LockstepOrderFields on Order {
   isWaitingForPayment
   isLocked
   market { id name }
+  shippingPriceGroup { shippingOption { id name uri } }
   shippingAddress { ...LockstepAddress }
   billingAddress { ...LockstepAddress }
   totals {

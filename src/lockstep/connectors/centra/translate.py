@@ -32,6 +32,7 @@ from lockstep.domain.model import (
     OrderLine,
     OrderStatus,
     ProductSize,
+    ShippingOption,
     Warehouse,
     WarehouseShipment,
 )
@@ -323,6 +324,15 @@ def order_line(value: Any) -> OrderLine:
     )
 
 
+@_guarded("shipping option")
+def shipping_option(value: Any) -> ShippingOption | None:
+    """``shippingPriceGroup { shippingOption { id name uri } }``; None when the order has none."""
+    group = mapping(value, "shippingPriceGroup", required=False)
+    node = mapping(group.get("shippingOption"), "shippingOption", required=False)
+    option = ShippingOption(option_id=_text(node.get("id")), name=_text(node.get("name")), uri=_text(node.get("uri")))
+    return option if option.label else None
+
+
 def _status(value: Any) -> OrderStatus:
     try:
         return OrderStatus(_text(value).upper())
@@ -358,6 +368,7 @@ def order(value: Any) -> Order:
         hold_reason=_text(node.get("orderHoldReason")) if is_on_hold else "",
         market=_text(market.get("name")) or _text(market.get("id")),
         currency=currency or shipping_currency,
+        shipping_option=shipping_option(node.get("shippingPriceGroup")),
         shipping_cost=shipping_cost,
         created_at=parse_datetime(node.get("createdAt")) or parse_datetime(node.get("orderDate")),
         updated_at=parse_datetime(node.get("updatedAt")),

@@ -25,6 +25,7 @@ from typing import Any
 from lockstep.connectors.errors import Permanent, UserError
 from lockstep.domain.model import (
     Address,
+    CarrierService,
     Change,
     Item,
     SalesOrder,
@@ -64,7 +65,17 @@ ORDER_LIMITS = {
     "orderSource": 100,
 }
 ITEM_LIMITS = {"name": 150, "shortDescription": 100, "brandName": 35, "styleNumber": 100, "colorName": 100, "size": 100}
-KEY_LIMITS = {"item number": 40, "sales order number": 50, "line number": 55, "customer line number": 100, "upc": 50}
+KEY_LIMITS = {
+    "item number": 40,
+    "sales order number": 50,
+    "line number": 55,
+    "customer line number": 100,
+    "upc": 50,
+    # Carrier names must match what Deposco has set up: sent exactly as configured, never cut.
+    "ship via": ORDER_LIMITS["shipVia"],
+    "carrier": ORDER_LIMITS["shipVendor"],
+    "service": ORDER_LIMITS["shipMethod"],
+}
 
 # Sales-order statuses in which Deposco still accepts changes and cancellations (deposco.md §7).
 EDITABLE_STATUSES = frozenset({"Draft", "New", "Hold", "Ready for Fulfillment", "Wave Built", "Back Ordered"})
@@ -305,7 +316,7 @@ def sales_order_requests(
             ),
             "orderSource": ORDER_SOURCE,
             "shipFromFacility": {"businessKey": {"number": order.facility}} if order.facility else None,
-            "shipVia": fit.text("shipping_method", order.shipping_method, ORDER_LIMITS["shipVia"]),
+            **_carrier_fields(order.carrier_service),
             "placedDate": v.iso(order.order_date) if order.order_date else None,
         }
     )
@@ -322,6 +333,18 @@ def sales_order_requests(
             body["orderLines"] = {"data": chunk}
         bodies.append(body)
     return SalesOrderRequests(tuple(bodies), tuple(fit.changes))
+
+
+def _carrier_fields(service: CarrierService) -> dict[str, str | None]:
+    """``shipVia`` / ``shipVendor`` (carrier) / ``shipMethod`` (service): left out when empty (Deposco picks)."""
+    return {
+        name: _key(kind, value) if value else None
+        for name, kind, value in (
+            ("shipVia", "ship via", service.ship_via),
+            ("shipVendor", "carrier", service.carrier),
+            ("shipMethod", "service", service.service),
+        )
+    }
 
 
 def _line_body(order_number: str, line: SalesOrderLine, business_unit: str) -> dict[str, Any]:
@@ -435,6 +458,8 @@ def _v1_order(rest: Mapping[str, Any], business_unit: str) -> dict[str, Any]:
             "customerOrderNumber": rest.get("customerOrderNumber"),
             "orderSource": rest.get("orderSource"),
             "shipVia": rest.get("shipVia"),
+            "shipVendor": rest.get("shipVendor"),
+            "shipMethod": rest.get("shipMethod"),
             "placedDate": rest.get("placedDate"),
             "shipToAddress": ship_to,
             "orderLines": {"orderLine": lines},
@@ -677,7 +702,9 @@ def sales_order(dto: Any, lines: Sequence[SalesOrderLine] | None = None) -> Sale
         ship_to=address(dto.get("shipToContact"), dto.get("shipToAddress")),
         customer_order_number=v.text(dto.get("customerOrderNumber")),
         order_date=v.moment(dto.get("placedDate")),
-        shipping_method=v.text(dto.get("shipVia")),
+        carrier_service=CarrierService(
+            v.text(dto.get("shipVia")), v.text(dto.get("shipVendor")), v.text(dto.get("shipMethod"))
+        ),
         status=v.text(dto.get("orderStatus")),
         order_id=_self_id(dto),
         created_at=v.moment(dto.get("createdDate")),

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from lockstep.sim.centra import catalog, snapshot
+from lockstep.sim.centra import catalog, refdata, snapshot
 from lockstep.sim.centra.auth import ApiToken, bearer_token
 from lockstep.sim.centra.model import Address, Order, UserError
 from lockstep.sim.centra.ratelimit import INTERVALS, TIERS
@@ -99,6 +99,7 @@ def order_view(sim: CentraSimulator, order: Order) -> dict[str, Any]:
         "holdReason": order.hold_reason,
         "isWaitingForPayment": order.is_waiting_for_payment,
         "isLocked": order.is_locked,
+        "shippingOption": order.shipping_option,
         "createdAt": order.created_at.isoformat(),
         "lines": [
             {
@@ -285,6 +286,7 @@ async def place_order(sim: CentraSimulator, request: Request) -> JSONResponse:
         hold_reason=body.get("holdReason"),
         number=body.get("number"),
         shipping_cost=float(body.get("shippingCost", 49.0)),
+        shipping_option=body.get("shippingOption", refdata.DEFAULT_SHIPPING_OPTION),
     )
     return JSONResponse(order_view(sim, order), status_code=201)
 

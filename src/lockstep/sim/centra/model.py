@@ -197,6 +197,7 @@ class Order:
     is_locked: bool = False
     external_id: str | None = None
     shipping_cost: float = 0.0
+    shipping_option: str | None = "standard"  # the uri of the shopper's shipping option (refdata); None: none
     internal_comment: str | None = None
     payments: list[PaymentEntry] = field(default_factory=list)
     history: list[str] = field(default_factory=list)

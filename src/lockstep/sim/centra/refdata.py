@@ -29,6 +29,29 @@ CURRENCIES: dict[str, tuple[int, str]] = {
     "NOK": (6, "Norwegian Krone"),
 }
 
+# The store's shipping options (Centra: shippingPriceGroup.shippingOption), by uri: (id, name).
+SHIPPING_OPTIONS: dict[str, tuple[int, str]] = {
+    "standard": (1, "Standard delivery"),
+    "express": (2, "Express delivery"),
+    "pickup-point": (3, "Pickup point"),
+}
+DEFAULT_SHIPPING_OPTION = "standard"
+
+
+def shipping_option_uri(ref: str) -> str | None:
+    """The uri of the option ``ref`` names (its uri, or its name in any case); None when there is none."""
+    if ref in SHIPPING_OPTIONS:
+        return ref
+    return next((uri for uri, (_id, name) in SHIPPING_OPTIONS.items() if name.casefold() == ref.casefold()), None)
+
+
+def shipping_option(uri: str | None) -> dict[str, object] | None:
+    """A Centra ``ShippingOption``."""
+    if not uri or uri not in SHIPPING_OPTIONS:
+        return None
+    option_id, name = SHIPPING_OPTIONS[uri]
+    return {"id": option_id, "name": name, "uri": uri}
+
 
 def country(code: str | None) -> dict[str, object] | None:
     if not code:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from lockstep.sim.centra import refdata
 from lockstep.sim.centra.events import Event, IntegrationQueue
 from lockstep.sim.centra.model import (
     Address,
@@ -492,9 +493,10 @@ class CentraState:
         hold_reason: str | None = None,
         number: int | None = None,
         shipping_cost: float = 49.0,
+        shipping_option: str | None = refdata.DEFAULT_SHIPPING_OPTION,
     ) -> Order:
         """Place a storefront order as a shopper would; refused (UserError, nothing created) if stock is
-        short."""
+        short. ``shipping_option``: the chosen option's uri or name (None: an order without one)."""
         market = self.markets.get(market_id)
         if market is None:
             raise UserError(f"Market {market_id} not found", ["market"])
@@ -508,6 +510,9 @@ class CentraState:
         for i, (_size, quantity) in enumerate(lines):
             if quantity <= 0:
                 raise UserError("Quantity must be > 0", ["lines", str(i), "quantity"])
+        option_uri = refdata.shipping_option_uri(shipping_option) if shipping_option is not None else None
+        if shipping_option is not None and option_uri is None:
+            raise UserError(f"Shipping option {shipping_option!r} not found", ["shippingOption"])
         now = self.now()
         address = address or Address()
         address.country_code = country_code
@@ -540,6 +545,7 @@ class CentraState:
             hold_reason=hold_reason,
             is_waiting_for_payment=is_waiting_for_payment,
             shipping_cost=shipping_cost,
+            shipping_option=option_uri,
         )
         try:
             plan = self._plan_allocation(order, draft_lines)  # checkout refuses what cannot be allocated

@@ -134,6 +134,8 @@ def _v1_order_to_latest(order: dict[str, Any], bu: str) -> dict[str, Any]:
         "orderStatus": order.get("status") or order.get("orderStatus") or "New",
         "shipFromFacility": {"businessKey": {"number": facility}} if facility else None,
         "shipVia": order.get("shipVia"),
+        "shipVendor": order.get("shipVendor"),
+        "shipMethod": order.get("shipMethod"),
         "placedDate": order.get("placedDate"),
         "shipToContact": contact,
         "shipToAddress": address,

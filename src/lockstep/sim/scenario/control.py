@@ -71,8 +71,10 @@ class CentraControl:
         *,
         on_hold: bool = False,
         waiting_for_payment: bool = False,
+        shipping_option: str | None = "standard",
     ) -> tuple[bool, dict[str, Any]]:
-        """Check out as a shopper; ``(False, error)`` when Centra refuses for lack of free-to-allocate stock."""
+        """Check out as a shopper; ``(False, error)`` when Centra refuses for lack of free-to-allocate stock.
+        ``shipping_option``: the option's uri or name (None: an order without one)."""
         body = {
             "market": market_id,
             "country": country,
@@ -80,6 +82,7 @@ class CentraControl:
             "isOnHold": on_hold,
             "holdReason": "WAITING_FOR_FRAUD_CHECK" if on_hold else None,  # one of Centra's OrderHoldReason values
             "isWaitingForPayment": waiting_for_payment,
+            "shippingOption": shipping_option,
             "address": {
                 "firstName": "Shopper",
                 "lastName": f"No{shopper}",

@@ -109,6 +109,7 @@ class Driver:
             order.shopper,
             on_hold=order.on_hold,
             waiting_for_payment=order.waiting_for_payment,
+            shipping_option=order.shipping_option,
         )
         if not accepted:
             return "refused"

@@ -31,6 +31,7 @@ class StorefrontOrder:
     shopper: int
     on_hold: bool = False
     waiting_for_payment: bool = False
+    shipping_option: str = "standard"  # the Centra shipping option's uri
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,8 @@ def build_schedule(
                     country=rng.choice(market.countries),
                     lines=_lines(rng, skus, scenario.lines_per_order, scenario.units_per_line, scenario.demand_skew),
                     shopper=shopper,
+                    # every fourth shopper pays for express (drawn without the rng: the rest stays as it was)
+                    shipping_option="express" if shopper % 4 == 0 else "standard",
                     on_hold=roll < scenario.on_hold_share,
                     waiting_for_payment=scenario.on_hold_share
                     <= roll

@@ -88,6 +88,12 @@ def resolve_order_rule(obj: model.Order, info: Any) -> Any:
     return state.rule_for_market(market) if market else None
 
 
+@order.field("shippingPriceGroup")
+def resolve_shipping_price_group(obj: model.Order, _info: Any) -> Any:
+    option = refdata.shipping_option(obj.shipping_option)
+    return {"shippingOption": option} if option else None
+
+
 def order_items_total(obj: model.Order) -> float:
     return sum(line.quantity * line.unit_price for line in obj.lines)
 
