@@ -109,3 +109,69 @@ def test_batch_must_be_positive():
 
     with pytest.raises(ValueError):
         TaskRegistry().register("t", lambda ctx: asyncio.sleep(0), batch=0)
+
+
+async def test_a_call_of_a_batch_task_takes_one_slot_however_many_jobs_it_carries(engine):
+    """120 ready jobs, batches of 50, two slots: two full calls at once, then the rest — not two jobs per claim."""
+    sizes: list[int] = []
+    registry = TaskRegistry()
+
+    async def handler(ctx):
+        sizes.append(len(ctx.jobs))
+        await asyncio.sleep(0.05)
+
+    registry.register("many", handler, batch=50)
+    async with engine.begin() as conn:
+        for n in range(120):
+            await enqueue(conn, brand="a", task="many", payload={"n": n})
+    stats = await run_until_idle(engine, registry, concurrency=2)
+    assert stats["done"] == 120 and sizes == [50, 50, 20]
+
+
+async def test_max_calls_lets_jobs_arriving_during_a_call_gather_into_the_next(engine):
+    """A task whose calls wait on something (a rate budget): with ``max_calls=1`` the jobs enqueued while one call
+    runs are not each given a call of their own — they wait and go together, and calls never overlap."""
+    sizes: list[tuple[str, int]] = []
+    running: dict[str, int] = {}
+    most = {"a": 0, "b": 0}
+    first_started, trickle_done = asyncio.Event(), asyncio.Event()
+    registry = TaskRegistry()
+
+    async def handler(ctx):
+        running[ctx.brand] = running.get(ctx.brand, 0) + 1
+        most[ctx.brand] = max(most[ctx.brand], running[ctx.brand])
+        sizes.append((ctx.brand, len(ctx.jobs)))
+        if ctx.brand == "a" and not first_started.is_set():
+            first_started.set()
+            await trickle_done.wait()  # the call waits (on the budget, say) while new jobs arrive
+        await asyncio.sleep(0.02)
+        running[ctx.brand] -= 1
+
+    async def trickle():
+        await first_started.wait()
+        for n in range(12):
+            async with engine.begin() as conn:
+                await enqueue(conn, brand="a", task="fetch", payload={"n": 100 + n})
+            await asyncio.sleep(0.01)
+        trickle_done.set()
+
+    registry.register("fetch", handler, batch=50, max_calls=1)
+    registry.register("other", lambda ctx: asyncio.sleep(0))
+    async with engine.begin() as conn:
+        await enqueue(conn, brand="a", task="fetch", payload={"n": 0})
+        await enqueue(conn, brand="b", task="fetch", payload={"n": 1})  # another brand is not held back
+        for n in range(3):
+            await enqueue(conn, brand="a", task="other", payload={"n": n})
+    producer = asyncio.create_task(trickle())
+    stats = await run_until_idle(engine, registry, concurrency=8)
+    await producer
+    assert stats["done"] == 1 + 1 + 12 + 3 and stats["retried"] == 0, (stats, sizes, most)
+    assert sorted(sizes) == [("a", 1), ("a", 12), ("b", 1)]
+    assert most == {"a": 1, "b": 1}
+
+
+def test_max_calls_must_be_positive():
+    import pytest
+
+    with pytest.raises(ValueError):
+        TaskRegistry().register("t", lambda ctx: asyncio.sleep(0), batch=5, max_calls=0)

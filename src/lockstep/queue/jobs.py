@@ -8,6 +8,7 @@ transaction is rolled back. That is what makes "re-run after the lease expires" 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,9 +108,22 @@ async def enqueue(
 
 
 async def claim(
-    conn: AsyncConnection, *, worker_id: str, limit: int, lease_s: float, brands: list[str] | None = None
+    conn: AsyncConnection,
+    *,
+    worker_id: str,
+    limit: int,
+    lease_s: float,
+    brands: list[str] | None = None,
+    batches: Mapping[str, int] | None = None,
+    max_calls: Mapping[str, int] | None = None,
+    running_calls: Mapping[tuple[str, str], int] | None = None,
 ) -> list[Job]:
-    """Claim up to ``limit`` ready jobs for ``worker_id``; the caller's transaction must be committed after.
+    """Claim ready jobs for up to ``limit`` handler calls of ``worker_id``; the caller's transaction must be
+    committed after.
+
+    A job is one call, except for a batch task (``batches``: task -> batch size), whose jobs of one brand fill
+    calls of up to that many jobs each. ``max_calls``: task -> how many calls of it (per brand) may run at once;
+    ``running_calls``: (task, brand) -> how many of them already run in this worker.
 
     At most one job per lane is handed out, and none from a lane that already has a running job. On PostgreSQL
     candidates are locked with ``FOR UPDATE SKIP LOCKED`` so workers never wait on each other, and a lane is
@@ -124,6 +138,12 @@ async def claim(
     ready = and_(jobs.c.status == PENDING, jobs.c.run_at <= now)
     if brands:
         ready = and_(ready, jobs.c.brand.in_(brands))
+    batches = {task: size for task, size in (batches or {}).items() if size > 1}
+    max_calls = dict(max_calls or {})
+    running_calls = dict(running_calls or {})
+    used_up = [(t, b) for (t, b), n in running_calls.items() if t in max_calls and n >= max_calls[t]]
+    if used_up:
+        ready = and_(ready, ~tuple_(jobs.c.task, jobs.c.brand).in_(used_up))
     order = (jobs.c.priority.desc(), jobs.c.run_at, jobs.c.id)
 
     running = jobs.alias("running")
@@ -133,12 +153,13 @@ async def claim(
         .exists()
     )
     # One scan for both kinds of job. It over-fetches so that a backlog in one lane (of which only the head
-    # can run) does not hide the jobs behind it; that lane is "busy" at the next claim and drops out.
+    # can run) does not hide the jobs behind it; that lane is "busy" at the next claim and drops out. Batch
+    # tasks add room for full calls (batch size x the calls they may open).
     stmt = (
-        select(jobs.c.id, jobs.c.priority, jobs.c.run_at, jobs.c.brand, jobs.c.lane)
+        select(jobs.c.id, jobs.c.priority, jobs.c.run_at, jobs.c.brand, jobs.c.lane, jobs.c.task)
         .where(ready, or_(jobs.c.lane.is_(None), ~lane_busy))
         .order_by(*order)
-        .limit(limit * 4)
+        .limit(limit * 4 + sum(size * min(limit, max_calls.get(task, limit)) for task, size in batches.items()))
     )
     if postgres:
         stmt = stmt.with_for_update(skip_locked=True, of=jobs)
@@ -146,14 +167,14 @@ async def claim(
     heads: dict[tuple[str, str], Any] = {}
     for row in await conn.execute(stmt):
         if row.lane is None:
-            candidates.append((row.priority, row.run_at, row.id))
+            candidates.append(row)
         else:
             heads.setdefault((row.brand, row.lane), row)
     if heads and postgres:
         heads = await _lock_idle_lanes(conn, heads)
-    candidates += [(r.priority, r.run_at, r.id) for r in heads.values()]
-    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
-    ids = [c[2] for c in candidates[:limit]]
+    candidates += list(heads.values())
+    candidates.sort(key=lambda r: (-r.priority, r.run_at, r.id))
+    ids = _fill_calls(candidates, limit, batches, max_calls, running_calls)
     if not ids:
         return []
 
@@ -174,6 +195,36 @@ async def claim(
     claimed = [Job.from_row(r) for r in await conn.execute(stmt)]
     claimed.sort(key=lambda j: (-j.priority, j.run_at, j.id))
     return claimed
+
+
+def _fill_calls(
+    candidates: list[Any],
+    limit: int,
+    batches: Mapping[str, int],
+    max_calls: Mapping[str, int],
+    running_calls: dict[tuple[str, str], int],
+) -> list[int]:
+    """The ids to claim, best first: each job opens a call, or joins the open call of its batch task and brand
+    while it has room; at most ``limit`` calls, and no pair beyond its task's ``max_calls``."""
+    ids: list[int] = []
+    calls = 0
+    room: dict[tuple[str, str], int] = {}  # (task, brand) -> jobs its open call can still take
+    for row in candidates:
+        pair = (row.task, row.brand)
+        if room.get(pair, 0) > 0:
+            room[pair] -= 1
+            ids.append(row.id)
+            continue
+        if calls >= limit:
+            continue
+        if row.task in max_calls:
+            if running_calls.get(pair, 0) >= max_calls[row.task]:
+                continue
+            running_calls[pair] = running_calls.get(pair, 0) + 1
+        calls += 1
+        room[pair] = batches.get(row.task, 1) - 1
+        ids.append(row.id)
+    return ids
 
 
 async def _lock_idle_lanes(conn: AsyncConnection, heads: dict) -> dict:

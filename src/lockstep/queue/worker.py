@@ -15,6 +15,7 @@ import os
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,7 +151,10 @@ class Worker:
         self.owner_for = owner_for or (lambda _brand, _kind: None)
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.inflight: dict[asyncio.Task, list[q.Job]] = {}
-        self.running = 0  # jobs held by inflight handler calls (a batch counts each of its jobs)
+        self.running = 0  # handler calls in flight (a batch of jobs is one call)
+        self.calls: Counter[tuple[str, str]] = Counter()  # (task, brand) -> calls in flight, for max_calls
+        self.batches = {t.name: t.batch for t in registry.tasks.values() if t.batch > 1}
+        self.max_calls = {t.name: t.max_calls for t in registry.tasks.values() if t.max_calls is not None}
         self.completer = _BatchCompleter(engine)
         self.stats = {"done": 0, "retried": 0, "dead": 0, "lost": 0, "swept": 0}
 
@@ -168,15 +172,20 @@ class Worker:
                 free = self.concurrency - self.running
                 # Claim in batches: topping up one slot at a time would cost a claim transaction per job.
                 batch_ready = free >= max(1, self.concurrency // 2) or not self.inflight
+                # A call that ends during the claim may have held back jobs of its task (max_calls): idle only
+                # if nothing was running when the claim began.
+                ran_before = bool(self.inflight)
                 claimed = await self._claim(free) if free > 0 and batch_ready else []
-                for group in self._groups(claimed):
+                groups = self._groups(claimed)
+                for group in groups:
                     task = asyncio.create_task(self._execute(group))
                     self.inflight[task] = group
-                    self.running += len(group)
+                    self.running += 1
+                    self.calls[(group[0].task, group[0].brand)] += 1
                     task.add_done_callback(self._finished)
-                if until_idle and not claimed and not self.inflight:
+                if until_idle and not claimed and not self.inflight and not ran_before:
                     break
-                if (claimed and len(claimed) == free) or (free > 0 and not batch_ready):
+                if (groups and len(groups) == free) or (free > 0 and not batch_ready):
                     # More work is likely ready: wake as soon as a handler finishes.
                     await asyncio.wait([*self.inflight, stop_wait], return_when=asyncio.FIRST_COMPLETED)
                     continue
@@ -192,7 +201,13 @@ class Worker:
         return dict(self.stats)
 
     def _finished(self, task: asyncio.Task) -> None:
-        self.running -= len(self.inflight.pop(task, ()))
+        group = self.inflight.pop(task, ())
+        if group:
+            self.running -= 1
+            pair = (group[0].task, group[0].brand)
+            self.calls[pair] -= 1
+            if self.calls[pair] <= 0:
+                del self.calls[pair]
 
     def _groups(self, claimed: list[q.Job]) -> list[list[q.Job]]:
         """One group per handler call: a job alone, or up to ``batch`` jobs of a batch task and brand together."""
@@ -213,7 +228,16 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[q.Job]:
         async with self.engine.begin() as conn:
-            return await q.claim(conn, worker_id=self.worker_id, limit=limit, lease_s=self.lease_s, brands=self.brands)
+            return await q.claim(
+                conn,
+                worker_id=self.worker_id,
+                limit=limit,
+                lease_s=self.lease_s,
+                brands=self.brands,
+                batches=self.batches,
+                max_calls=self.max_calls,
+                running_calls=self.calls,
+            )
 
     async def _drain(self) -> None:
         """Graceful shutdown: let running handlers finish within the grace period, then give the rest back."""
