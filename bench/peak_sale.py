@@ -168,7 +168,7 @@ async def run(args, mode: str) -> dict:
                 secret = secrets[pointed.brand][pointed.centra.webhook_secret_env]
                 hook = {"url": f"{app_url}/webhooks/centra/{pointed.brand}", "secret": secret}
                 (await c_http.put("/_sim/webhooks", json=hook)).raise_for_status()
-            worker = Worker(engine, runtime.registry, concurrency=8, services=runtime, poll_interval_s=0.02)
+            worker = Worker(engine, runtime.registry, services=runtime, poll_interval_s=0.02)  # as `lockstep run`
             background.append(asyncio.create_task(worker.run(stop)))
             background.append(asyncio.create_task(poll_shipments(runtime, pointed.brand, stop)))
             if mode == "lockstep":
@@ -221,7 +221,9 @@ async def run(args, mode: str) -> dict:
         "rows_per_mutation": round(sum(len(c["lines"]) for c in writes) / len(writes), 1) if writes else None,
         "centra_429": summary["counters"]["centra"].get("rateLimited"),
         "centra_calls": summary["counters"]["centra"].get("calls"),
+        "centra_requests": summary["counters"]["centra"].get("requests"),
         "deposco_429": summary["counters"]["deposco"].get("throttled429"),
+        "deposco_calls": summary["counters"]["deposco"].get("calls"),
         "driver_max_lag_s": summary["events"]["max_lag_s"],
         "lockstep_backlog_at_end": backlog,
     }

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from lockstep import logs
 from lockstep.config import ConfigError, Settings, get_settings, load_config_dir, redact
+from lockstep.queue.worker import DEFAULT_CONCURRENCY
 from lockstep.store.db import DatabaseUnavailable
 
 console = Console()
@@ -301,7 +302,7 @@ async def _serve(settings: Settings, **parts) -> None:
 @command
 async def run(
     settings: Settings,
-    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once by this process.")] = 8,
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once by this process.")] = DEFAULT_CONCURRENCY,
 ) -> None:
     """API + workers + scheduler in one process (the single-machine default). Upgrades the database first."""
     await _serve(settings, upgrade=True, concurrency=concurrency)
@@ -311,7 +312,7 @@ async def run(
 @command
 async def worker(
     settings: Settings,
-    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once by this process.")] = 8,
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once by this process.")] = DEFAULT_CONCURRENCY,
     brand: Annotated[list[str] | None, typer.Option(help="Only these brands (repeatable).")] = None,
     scheduler: Annotated[bool, typer.Option(help="Also fire cron schedules (safe in every process).")] = True,
     lease: Annotated[

@@ -288,7 +288,6 @@ async def _drain(runtime: Runtime) -> None:
     worker = Worker(
         runtime.engine,
         runtime.registry,
-        concurrency=8,
         poll_interval_s=0.05,
         services=runtime,
         owner_for=runtime.owner_for,

@@ -20,7 +20,7 @@ from lockstep.connectors.budget import CENTRA_TIERS, deposco_windows, make_budge
 from lockstep.connectors.centra.client import CentraClient
 from lockstep.connectors.deposco.client import DeposcoClient
 from lockstep.flows import build_registry
-from lockstep.queue import TaskRegistry, Worker
+from lockstep.queue import DEFAULT_CONCURRENCY, TaskRegistry, Worker
 from lockstep.queue.scheduler import Schedule, Scheduler
 from lockstep.store.db import create_engine
 
@@ -143,7 +143,7 @@ async def serve(
     api: bool = True,
     workers: bool = True,
     scheduler: bool = True,
-    concurrency: int = 8,
+    concurrency: int = DEFAULT_CONCURRENCY,
     brands: list[str] | None = None,
     lease_s: float = 30.0,
 ) -> None:

@@ -78,6 +78,10 @@ POLL, CONFIRM, COMPLETE, HINT, MONITOR = (
 )
 POLL_CURSOR = "shipments.deposco_updated_after"
 CONFIRM_PRIORITY = 7  # a waiting customer and an open order-to-cash cycle: ahead of routine work
+# Confirmations running at once per brand in one worker. Each waits on Centra's mutation budget (two per
+# shipment); a backlog at the highest priority would otherwise fill every worker slot with calls asleep on that
+# budget while order fetches and exports, which need none of it, wait for a slot (seen in the peak sale).
+CONFIRM_CALLS = 4
 
 
 # --- detection ------------------------------------------------------------------------------------------
@@ -674,7 +678,7 @@ async def monitor(ctx: JobContext) -> None:
 
 def register(registry: TaskRegistry) -> None:
     registry.register(POLL, poll)
-    registry.register(CONFIRM, confirm)
+    registry.register(CONFIRM, confirm, max_calls=CONFIRM_CALLS)
     registry.register(COMPLETE, complete)
     registry.register(HINT, hint)
     registry.register(MONITOR, monitor)

@@ -8,9 +8,10 @@ dead workers. See ``docs/architecture.md`` ("The job queue") for the guarantees 
 from lockstep.queue.errors import LeaseLost, PermanentError, RetryLater, TransientError
 from lockstep.queue.jobs import Job, enqueue
 from lockstep.queue.registry import TaskRegistry
-from lockstep.queue.worker import JobContext, Worker
+from lockstep.queue.worker import DEFAULT_CONCURRENCY, JobContext, Worker
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
     "Job",
     "JobContext",
     "LeaseLost",

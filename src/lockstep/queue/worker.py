@@ -34,6 +34,13 @@ log = structlog.get_logger("lockstep.queue")
 OwnerResolver = Callable[[str, str], str | None]
 
 
+# Handler calls one worker runs at once. Most of a call is waiting: on a remote API, or on a rate budget before
+# it may send. Too few slots and a backlog of one kind of job asleep on its budget (shipment confirmations on
+# Centra's mutations) holds every slot while other work, with budget to spare, waits; tasks that must not
+# multiply are capped with ``max_calls`` and lanes instead.
+DEFAULT_CONCURRENCY = 32
+
+
 @dataclass
 class JobContext:
     """What a handler gets. ``job`` is the (first) job; a batch task's handler gets every job of its batch in
@@ -131,7 +138,7 @@ class Worker:
         engine: AsyncEngine,
         registry: TaskRegistry,
         *,
-        concurrency: int = 8,
+        concurrency: int = DEFAULT_CONCURRENCY,
         lease_s: float = 30.0,
         poll_interval_s: float = 0.25,
         grace_s: float = 30.0,

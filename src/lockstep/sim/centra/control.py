@@ -358,6 +358,7 @@ async def counters(sim: CentraSimulator, _request: Request) -> dict[str, Any]:
     calls = {k.split(":", 1)[1]: v for k, v in sim.counters.items() if k.startswith("calls:")}
     return {
         "calls": calls,
+        "requests": sim.counters["requests"],
         "http": {k: v for k, v in sim.counters.items() if k.startswith("http_")},
         "rateLimited": sim.counters["http_429"],
         "state": dict(sim.state.counters),
