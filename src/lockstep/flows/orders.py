@@ -68,6 +68,9 @@ FETCH, REFETCH, EVENTS, EXPORT, PROPAGATE = (
 # Finishing an order already routed goes before detecting the next one: a worker whose slots are all taken by
 # fetches waiting for Centra's budget would otherwise leave Deposco's budget idle.
 EXPORT_PRIORITY = 6
+# Deposco budget priority of the export: until an order is in Deposco its units are still in Deposco's ATP, free
+# for another channel to take — the window in which a sale oversells. It goes ahead of shipment reads.
+EXPORT_BUDGET = Priority.HIGH
 # Jobs one handler call takes together: one Centra request fetches the batch's orders; one transaction records
 # the attempts of an export batch, one its outcomes.
 FETCH_BATCH, EXPORT_BATCH = 50, 50
@@ -533,7 +536,7 @@ async def _send_all(deposco: Any, topology: Any, work: list[_Export]) -> None:
 
 async def _import(deposco: Any, chunk: list[tuple[_Export, SalesOrder, tuple]]) -> None:
     try:
-        outcomes = await deposco.import_sales_orders([so for _, so, _ in chunk], priority=Priority.NORMAL)
+        outcomes = await deposco.import_sales_orders([so for _, so, _ in chunk], priority=EXPORT_BUDGET)
     except Exception as error:  # transient (or a bug): every order of the request has an unknown outcome
         for item, _, _ in chunk:
             item.failure = item.failure or error
@@ -553,11 +556,11 @@ async def _send_one(deposco: Any, item: _Export, sales_order: SalesOrder) -> Non
     try:
         if sales_order.number in item.uncertain:
             # An earlier attempt may have created it (crash or timeout before our commit): look, don't resend.
-            existing = await deposco.find_sales_order(sales_order.number, priority=Priority.NORMAL)
+            existing = await deposco.find_sales_order(sales_order.number, priority=EXPORT_BUDGET)
             if existing is not None:
                 item.confirmed.append((sales_order.number, existing.order_id, existing.status, utcnow()))
                 return
-        result = await deposco.upsert_sales_order(sales_order, exists=False, priority=Priority.NORMAL)
+        result = await deposco.upsert_sales_order(sales_order, exists=False, priority=EXPORT_BUDGET)
     except Permanent as error:
         _refused(item, sales_order, error)
         return

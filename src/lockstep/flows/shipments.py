@@ -78,6 +78,11 @@ POLL, CONFIRM, COMPLETE, HINT, MONITOR = (
 )
 POLL_CURSOR = "shipments.deposco_updated_after"
 CONFIRM_PRIORITY = 7  # a waiting customer and an open order-to-cash cycle: ahead of routine work
+# Budget priority of the flow's calls: NORMAL, below the calls that stop overselling (stock decreases to
+# Centra, order exports and stock readings from Deposco). At peak on the Growth tier, Centra's 2 mutations/s
+# cannot confirm every shipment as it ships (two each) and publish stock too; a late shipping e-mail can be
+# caught up, a unit sold twice cannot.
+SHIPMENT_PRIORITY = Priority.NORMAL
 # Confirmations running at once per brand in one worker. Each waits on Centra's mutation budget (two per
 # shipment); a backlog at the highest priority would otherwise fill every worker slot with calls asleep on that
 # budget while order fetches and exports, which need none of it, wait for a slot (seen in the peak sale).
@@ -97,7 +102,7 @@ async def poll(ctx: JobContext) -> None:
         overlap=timedelta(minutes=topology.shipments.poll_overlap_minutes),
     )
     seen: list[WarehouseShipment] = []
-    async for shipment in ctx.services.deposco(ctx.brand).iter_shipments(since, priority=Priority.HIGH):
+    async for shipment in ctx.services.deposco(ctx.brand).iter_shipments(since, priority=SHIPMENT_PRIORITY):
         seen.append(shipment)
     # Timestamps are not unique: a fixed order (time, then id) makes the outcome independent of page order.
     seen.sort(key=lambda s: (s.updated_at or since, s.shipment_id))
@@ -241,11 +246,11 @@ async def hint(ctx: JobContext) -> None:
     shipment_id, number = str(ctx.payload.get("id") or ""), str(ctx.payload.get("number") or "")
     if shipment_id:
         try:
-            shipment = await deposco.get_shipment(shipment_id, priority=Priority.HIGH)
+            shipment = await deposco.get_shipment(shipment_id, priority=SHIPMENT_PRIORITY)
         except Permanent:  # e.g. 404: an id from another business unit, or a made-up one
             shipment = None
     else:
-        shipment = await deposco.find_shipment(number, priority=Priority.HIGH)
+        shipment = await deposco.find_shipment(number, priority=SHIPMENT_PRIORITY)
     if shipment is None:
         log.info("webhook hint names no shipment Deposco has", brand=ctx.brand, id=shipment_id, number=number)
         return
@@ -351,7 +356,7 @@ async def complete(ctx: JobContext) -> None:
             send_email=runtime.brands[brand].shipments.send_email,
             shipping_cost=cost or None,
             currency=currency,
-            priority=Priority.HIGH,
+            priority=SHIPMENT_PRIORITY,
         )
     except Permanent as error:
         found, _ = await centra.find_tagged_shipment(record.order_number, record.deposco_number)
@@ -459,7 +464,7 @@ async def _send_late_tracking(ctx: JobContext, record: store.ShipmentRecord) -> 
     message = centra_rules.late_tracking_message(first_sent, record.tracking, record.deposco_number)
     try:
         await ctx.services.centra(ctx.brand).update_shipment(
-            record.centra_id, additional_message=message, priority=Priority.HIGH
+            record.centra_id, additional_message=message, priority=SHIPMENT_PRIORITY
         )
     except Permanent as error:
         await _raise_in(ctx, record, "shipment_rejected", f"Centra refused the late tracking: {error}", new)
@@ -485,7 +490,7 @@ async def _raise_in(ctx: JobContext, record: store.ShipmentRecord, kind: str, me
 async def _capture(runtime: Any, record: store.ShipmentRecord, found: CentraShipment) -> Any:
     """``captureShipment`` for a shipment the create did not capture; a decline is finance's, not a retry's."""
     try:
-        return await runtime.centra(record.brand).capture_shipment(found.shipment_id, priority=Priority.HIGH)
+        return await runtime.centra(record.brand).capture_shipment(found.shipment_id, priority=SHIPMENT_PRIORITY)
     except Permanent as error:
         raise _CaptureFailed(
             "payment capture failed: the goods are gone but the payment was not taken; not completed, no e-mail",
@@ -521,7 +526,7 @@ async def _locate(runtime: Any, record: store.ShipmentRecord) -> CentraShipment 
     """
     centra = runtime.centra(record.brand)
     found, candidates = await centra.find_tagged_shipment(
-        record.order_number, record.deposco_number, priority=Priority.HIGH
+        record.order_number, record.deposco_number, priority=SHIPMENT_PRIORITY
     )
     if found is None and (record.create_attempted_at is not None or record.centra_id is not None):
         async with runtime.engine.connect() as conn:
@@ -549,7 +554,7 @@ async def _create(runtime: Any, record: store.ShipmentRecord) -> CentraShipment:
     await _step(runtime, record.id, create_attempted_at=utcnow())
     lines = [(int(line_id), int(units)) for line_id, units in record.lines]
     result = await runtime.centra(record.brand).create_shipment(
-        record.order_number, lines, capture=True, tag=record.deposco_number, priority=Priority.HIGH
+        record.order_number, lines, capture=True, tag=record.deposco_number, priority=SHIPMENT_PRIORITY
     )
     return result.value
 
