@@ -842,7 +842,7 @@ async def shipments_show(
         ("shipped (Deposco)", record.shipped_at),
         ("detected", record.detected_at),
         ("create attempted", record.create_attempted_at),
-        ("tagged with externalId", record.tagged_at),
+        ("tagged with the Deposco number", record.tagged_at),
         ("captured", record.captured_at),
         ("completed in Centra", record.completed_at),
         ("capture asked again", record.next_capture_at),

@@ -201,8 +201,8 @@ async def _shipments(runtime: Runtime, sims, console: Console) -> None:
         )
     console.print(table)
     console.print(
-        f"{sum(r.mutations for r in records)} Centra mutations for {len(records)} shipments (create with capture, "
-        "tag with the Deposco number, complete); `lockstep shipments show ID` tells one shipment's story",
+        f"{sum(r.mutations for r in records)} Centra mutations for {len(records)} shipments (create with capture "
+        "and the Deposco number as its tag, then complete); `lockstep shipments show ID` tells one shipment's story",
         highlight=False,
     )
 
