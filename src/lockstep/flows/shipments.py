@@ -359,7 +359,9 @@ async def complete(ctx: JobContext) -> None:
             priority=SHIPMENT_PRIORITY,
         )
     except Permanent as error:
-        found, _ = await centra.find_tagged_shipment(record.order_number, record.deposco_number)
+        found, _ = await centra.find_tagged_shipment(
+            record.order_number, record.deposco_number, priority=SHIPMENT_PRIORITY
+        )
         if found is None or not found.is_shipped:
             await _fail(ctx, record, "shipment_rejected", f"Centra refused: {error}", {"error": str(error)})
             return
