@@ -50,7 +50,7 @@ from lockstep.domain.orders import (
     to_snapshot,
 )
 from lockstep.domain.routing import RoutingTable, sales_order_number
-from lockstep.queue import JobContext, TaskRegistry, enqueue
+from lockstep.queue import JobContext, TaskRegistry, enqueue, enqueue_many, job_values
 from lockstep.store import cursors, inbox
 from lockstep.store import exceptions as exc_store
 from lockstep.store import orders as store
@@ -103,6 +103,26 @@ async def _unknown_items(conn: AsyncConnection, brand: str, keys: set[str]) -> s
 _READ = object()  # apply(): read it yourself
 
 
+@dataclass
+class OrderWrites:
+    """The writes of a batch of :func:`apply` calls, held back and sent as a few statements for the whole batch
+    (one per table) by :meth:`flush`, in the same transaction. Per-order statements were most of the order
+    flow's cost at high rates. Rows of different orders are independent, and an order's own rows go out in the
+    order of the foreign keys (order, its units and sales orders, then jobs)."""
+
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    units: list[dict[str, Any]] = field(default_factory=list)
+    sales_orders: dict[str, dict[str, str]] = field(default_factory=dict)
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+
+    async def flush(self, conn: AsyncConnection, brand: str) -> None:
+        await store.save_many(conn, self.orders)
+        await store.insert_units(conn, self.units)
+        await store.ensure_sales_orders_many(conn, brand, self.sales_orders)
+        await enqueue_many(conn, self.jobs)
+        self.orders, self.units, self.sales_orders, self.jobs = [], [], {}, []
+
+
 async def apply(
     conn: AsyncConnection,
     runtime: Any,
@@ -111,16 +131,39 @@ async def apply(
     *,
     previous: Any = _READ,
     unknown: set[str] | None = None,
+    available: Any = _READ,
+    writes: OrderWrites | None = None,
 ) -> str:
     """Record ``order`` and decide its next step, in the caller's transaction; returns the new state.
 
     Exports, cancellations and holds are enqueued here (outbox), so they exist exactly when this decision was
     committed. A batch passes what it read for all its orders at once, in the same transaction: the stored
-    record (``previous``, None if new) and the item keys Deposco does not know (``unknown``, a superset is fine).
+    record (``previous``, None if new), the item keys Deposco does not know (``unknown``, a superset is fine) and
+    the routing allowance (``available``, from :func:`_batch_allowance`; the units routed here are taken off it
+    for the batch's next orders); and it collects the writes in ``writes``, to flush once for all.
     """
-    topology = runtime.brands[brand]
     if previous is _READ:
         previous = await store.get(conn, brand, order.number)
+    batch = writes
+    if writes is None:
+        writes = OrderWrites()
+    state = await _decide(conn, runtime, brand, order, previous, unknown, available, writes)
+    if batch is None:
+        await writes.flush(conn, brand)
+    return state
+
+
+async def _decide(
+    conn: AsyncConnection,
+    runtime: Any,
+    brand: str,
+    order: Order,
+    previous: Any,
+    unknown: set[str] | None,
+    available: Any,
+    writes: OrderWrites,
+) -> str:
+    topology = runtime.brands[brand]
     snapshot = to_snapshot(order)
     common = {
         "brand": brand,
@@ -140,55 +183,55 @@ async def apply(
         # Already in Deposco: Centra changes now mean cancellations or holds to carry over. (An order only partly
         # in Deposco that is still eligible is re-evaluated below: the export sends only what is missing.)
         state = store.CANCELLED if order.status == OrderStatus.CANCELLED else previous.state
-        await store.save(conn, state=state, causes=previous.causes, notes=previous.notes, **common)
+        writes.orders.append(store.order_row(state=state, causes=previous.causes, notes=previous.notes, **common))
         if _needs_propagation(previous.snapshot, order):
-            await enqueue(
-                conn,
-                brand=brand,
-                task=PROPAGATE,
-                payload={"number": order.number},
-                dedupe_key=f"propagate:{order.number}",
-                priority=5,
+            writes.jobs.append(
+                job_values(
+                    brand=brand,
+                    task=PROPAGATE,
+                    payload={"number": order.number},
+                    dedupe_key=f"propagate:{order.number}",
+                    priority=5,
+                )
             )
         return state
 
     keys = _item_keys(order, topology.sku_key)
     unknown = keys & unknown if unknown is not None else await _unknown_items(conn, brand, keys)
     table = topology.routing_table()
-    available = await _allowance(conn, topology, table, order, keys)
+    if available is _READ:
+        available = await _allowance(conn, topology, table, order, keys)
     evaluation = evaluate(order, table, unknown, topology.sku_key, available, topology.carrier_table())
     old_groups = {(c["kind"], c["group"]) for c in (previous.causes if previous else [])}
     if evaluation.state == "export":
-        await store.save(conn, state=store.EXPORTING, causes=[], notes=[], **common)
-        await store.replace_units(
-            conn,
-            brand,
-            order.number,
-            [
-                {
-                    "line_id": u.line_id,
-                    "sku": u.sku,
-                    "pool": u.pool,
-                    "facility": u.facility,
-                    "quantity": u.quantity,
-                    "sales_order": sales_order_number(order.number, u.facility),
-                }
-                for u in evaluation.units
-            ],
-            new=previous is None,
-        )
+        units = [
+            {
+                "line_id": u.line_id,
+                "sku": u.sku,
+                "pool": u.pool,
+                "facility": u.facility,
+                "quantity": u.quantity,
+                "sales_order": sales_order_number(order.number, u.facility),
+            }
+            for u in evaluation.units
+        ]
+        writes.orders.append(store.order_row(state=store.EXPORTING, causes=[], notes=[], **common))
+        if previous is None:  # nothing recorded yet: no rows to reconcile with, so the batch inserts them
+            writes.units += [{"brand": brand, "order_number": order.number, **unit} for unit in units]
+        else:
+            await store.replace_units(conn, brand, order.number, units)
         facilities = {u.facility for u in evaluation.units}
-        await store.ensure_sales_orders(
-            conn, brand, order.number, {f: sales_order_number(order.number, f) for f in facilities}
+        writes.sales_orders[order.number] = {f: sales_order_number(order.number, f) for f in facilities}
+        writes.jobs.append(
+            job_values(
+                brand=brand,
+                task=EXPORT,
+                payload={"number": order.number},
+                dedupe_key=f"export:{order.number}",
+                priority=EXPORT_PRIORITY,
+            )
         )
-        await enqueue(
-            conn,
-            brand=brand,
-            task=EXPORT,
-            payload={"number": order.number},
-            dedupe_key=f"export:{order.number}",
-            priority=EXPORT_PRIORITY,
-        )
+        _draw(available, order, evaluation.units, topology.sku_key)
         await _resolve_cleared(conn, brand, old_groups)
         return store.EXPORTING
     if evaluation.state == "quarantined":
@@ -196,9 +239,21 @@ async def apply(
         await _resolve_cleared(conn, brand, old_groups - {(c.kind, c.group) for c in evaluation.causes})
         return store.QUARANTINED
     state = store.CANCELLED if evaluation.state == "cancelled" else store.WAITING
-    await store.save(conn, state=state, causes=[], notes=[], **common)
+    writes.orders.append(store.order_row(state=state, causes=[], notes=[], **common))
     await _resolve_cleared(conn, brand, old_groups)
     return state
+
+
+def _draw(available: Any, order: Order, units: Any, sku_key: str) -> None:
+    """Take an order's routed units off a batch's routing allowance, as its ``order_units`` rows would once
+    written: the batch's next orders must not route the same stock."""
+    if not isinstance(available, dict):
+        return
+    items = {line.line_id: item_key(line, sku_key) for line in order.lines}
+    for unit in units:
+        key = (unit.pool, unit.facility, items.get(unit.line_id))
+        if key in available:
+            available[key] -= unit.quantity
 
 
 def _item_keys(order: Order, sku_key: str) -> set[str]:
@@ -304,8 +359,16 @@ async def _allowance(conn: AsyncConnection, topology: Any, table: RoutingTable, 
     """What each of the order's pools may still draw per facility, only for pools backed by several live
     facilities (elsewhere there is no choice to make, and no query to pay for). Units routed earlier in the same
     transaction are counted: they are in ``order_units`` and not yet in any reading."""
+    return await _batch_allowance(conn, topology, table, [order], keys)
+
+
+async def _batch_allowance(
+    conn: AsyncConnection, topology: Any, table: RoutingTable, orders: list[Order], keys: set[str]
+):
+    """:func:`_allowance` for a batch of orders, read once; :func:`apply` takes each order's units off it."""
     pools = {
         route.pool
+        for order in orders
         for line in order.lines
         for allocation in line.allocations
         if (route := table.by_warehouse.get(allocation.warehouse)) is not None
@@ -330,9 +393,24 @@ async def fetch(ctx: JobContext) -> None:
         if not orders:
             return
         known = await store.get_many(conn, ctx.brand, [o.number for o in orders])
-        unknown = await _unknown_items(conn, ctx.brand, set().union(*(_item_keys(o, sku_key) for o in orders)))
+        keys = set().union(*(_item_keys(o, sku_key) for o in orders))
+        unknown = await _unknown_items(conn, ctx.brand, keys)
+        topology = ctx.services.brands[ctx.brand]
+        available = await _batch_allowance(conn, topology, topology.routing_table(), orders, keys)
+        writes = OrderWrites()
         for order in orders:
-            await apply(conn, ctx.services, ctx.brand, order, previous=known.get(order.number), unknown=unknown)
+            previous = known.get(order.number)
+            await apply(
+                conn,
+                ctx.services,
+                ctx.brand,
+                order,
+                previous=previous,
+                unknown=unknown,
+                available=available,
+                writes=writes,
+            )
+        await writes.flush(conn, ctx.brand)
 
 
 async def refetch(ctx: JobContext) -> None:

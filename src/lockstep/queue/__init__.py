@@ -6,7 +6,7 @@ dead workers. See ``docs/architecture.md`` ("The job queue") for the guarantees 
 """
 
 from lockstep.queue.errors import LeaseLost, PermanentError, RetryLater, TransientError
-from lockstep.queue.jobs import Job, enqueue
+from lockstep.queue.jobs import Job, enqueue, enqueue_many, job_values
 from lockstep.queue.registry import TaskRegistry
 from lockstep.queue.worker import DEFAULT_CONCURRENCY, JobContext, Worker
 
@@ -21,4 +21,6 @@ __all__ = [
     "TransientError",
     "Worker",
     "enqueue",
+    "enqueue_many",
+    "job_values",
 ]

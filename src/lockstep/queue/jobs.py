@@ -51,8 +51,20 @@ class Job:
         return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
 
 
-async def enqueue(
-    conn: AsyncConnection,
+async def enqueue(conn: AsyncConnection, **fields: Any) -> int:
+    """Add a job in the caller's transaction and return its id (``fields`` as :func:`job_values` takes them).
+
+    Coalescing: while a *pending* job with the same ``(brand, dedupe_key)`` exists, no second job is created;
+    the existing one keeps the earlier ``run_at`` and the higher ``priority`` of the two, and takes the newer
+    payload (the latest enqueue knows the most). A job that is already running is not touched: the new enqueue
+    creates a fresh pending job, so a change that arrives mid-run is never swallowed.
+    """
+    values = job_values(**fields)
+    result = await conn.execute(_insert(conn, coalescing=values["dedupe_key"] is not None, returning=True), values)
+    return result.scalar_one()
+
+
+def job_values(
     *,
     brand: str,
     task: str,
@@ -63,16 +75,10 @@ async def enqueue(
     lane: str | None = None,
     dedupe_key: str | None = None,
     max_attempts: int = DEFAULT_POLICY.max_attempts,
-) -> int:
-    """Add a job in the caller's transaction and return its id.
-
-    Coalescing: while a *pending* job with the same ``(brand, dedupe_key)`` exists, no second job is created;
-    the existing one keeps the earlier ``run_at`` and the higher ``priority`` of the two, and takes the newer
-    payload (the latest enqueue knows the most). A job that is already running is not touched: the new enqueue
-    creates a fresh pending job, so a change that arrives mid-run is never swallowed.
-    """
+) -> dict[str, Any]:
+    """The row of a new pending job (what :func:`enqueue` inserts; :func:`enqueue_many` takes a list of them)."""
     now = utcnow()
-    values = {
+    return {
         "brand": brand,
         "task": task,
         "payload": payload or {},
@@ -85,26 +91,61 @@ async def enqueue(
         "max_attempts": max_attempts,
         "created_at": now,
     }
-    stmt = insert_for(conn)(jobs).values(**values)
-    if dedupe_key is not None:
+
+
+async def enqueue_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """:func:`enqueue` for many jobs (rows from :func:`job_values`) in at most two statements, with the same
+    coalescing; for a batch that enqueues a job per item it handles (ids are not returned). Rows sharing a dedupe
+    key are merged first, as consecutive enqueues would be: one statement must not update a row twice."""
+    plain = [row for row in rows if row["dedupe_key"] is None]
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        if row["dedupe_key"] is None:
+            continue
+        key = (row["brand"], row["dedupe_key"])
+        earlier = merged.get(key)
+        if earlier is not None:
+            row = {
+                **row,
+                "run_at": min(earlier["run_at"], row["run_at"]),
+                "priority": max(earlier["priority"], row["priority"]),
+            }
+        merged[key] = row
+    if plain:
+        await conn.execute(_insert(conn, coalescing=False), plain)
+    if merged:
+        await conn.execute(_insert(conn, coalescing=True), list(merged.values()))
+
+
+_INSERTS: dict[tuple[str, bool, bool], Any] = {}
+
+
+def _insert(conn: AsyncConnection, *, coalescing: bool, returning: bool = False):
+    """The job INSERT, coalescing into a pending job with the same dedupe key when asked. Built once per dialect:
+    constructing the ON CONFLICT clause costs more than running it."""
+    key = (conn.dialect.name, coalescing, returning)
+    stmt = _INSERTS.get(key)
+    if stmt is not None:
+        return stmt
+    stmt = insert_for(conn)(jobs)
+    if coalescing:
         excluded = stmt.excluded
+        sqlite = conn.dialect.name == "sqlite"
         stmt = stmt.on_conflict_do_update(
             index_elements=[jobs.c.brand, jobs.c.dedupe_key],
             index_where=text("status = 'pending' AND dedupe_key IS NOT NULL"),
             set_={
-                "run_at": func.min(jobs.c.run_at, excluded.run_at)
-                if conn.dialect.name == "sqlite"
-                else func.least(jobs.c.run_at, excluded.run_at),
-                "priority": func.max(jobs.c.priority, excluded.priority)
-                if conn.dialect.name == "sqlite"
-                else func.greatest(jobs.c.priority, excluded.priority),
+                "run_at": (func.min if sqlite else func.least)(jobs.c.run_at, excluded.run_at),
+                "priority": (func.max if sqlite else func.greatest)(jobs.c.priority, excluded.priority),
                 "payload": excluded.payload,
                 "task": excluded.task,
                 "lane": excluded.lane,
             },
         )
-    result = await conn.execute(stmt.returning(jobs.c.id))
-    return result.scalar_one()
+    if returning:
+        stmt = stmt.returning(jobs.c.id)
+    _INSERTS[key] = stmt
+    return stmt
 
 
 async def claim(

@@ -155,8 +155,13 @@ async def get_many(conn: AsyncConnection, brand: str, numbers: Iterable[str]) ->
     return {row.number: OrderRecord.from_row(row) for row in rows}
 
 
-async def save(
-    conn: AsyncConnection,
+async def save(conn: AsyncConnection, **fields: Any) -> None:
+    """Insert or update an order (``fields`` as :func:`order_row` takes them); ``state_since`` moves only when
+    the state changes."""
+    await save_many(conn, [order_row(**fields)])
+
+
+def order_row(
     *,
     brand: str,
     number: str,
@@ -170,10 +175,10 @@ async def save(
     market: str = "",
     ship_country: str = "",
     centra_updated_at: datetime | None = None,
-) -> None:
-    """Insert or update an order; ``state_since`` moves only when the state changes."""
+) -> dict[str, Any]:
+    """What :func:`save` writes (:func:`save_many` takes a list of these)."""
     now = utcnow()
-    values = {
+    return {
         "brand": brand,
         "number": number,
         "centra_id": centra_id,
@@ -189,26 +194,37 @@ async def save(
         "detected_at": now,
         "state_since": now,
     }
-    stmt = insert_for(conn)(orders).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[orders.c.brand, orders.c.number],
-        set_={
-            "centra_id": stmt.excluded.centra_id,
-            "centra_status": stmt.excluded.centra_status,
-            "state": stmt.excluded.state,
-            "eligible": stmt.excluded.eligible,
-            "snapshot": stmt.excluded.snapshot,
-            "causes": stmt.excluded.causes,
-            "notes": stmt.excluded.notes,
-            "market": stmt.excluded.market,
-            "ship_country": stmt.excluded.ship_country,
-            "centra_updated_at": stmt.excluded.centra_updated_at,
-            "state_since": case(
-                (orders.c.state != stmt.excluded.state, stmt.excluded.state_since), else_=orders.c.state_since
-            ),
-        },
-    )
-    await conn.execute(stmt)
+
+
+_UPSERTS: dict[str, Any] = {}
+
+
+async def save_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """:func:`save` for many orders in one statement (rows from :func:`order_row`)."""
+    if not rows:
+        return
+    stmt = _UPSERTS.get(conn.dialect.name)
+    if stmt is None:  # built once per dialect: constructing the ON CONFLICT clause costs more than running it
+        stmt = insert_for(conn)(orders)
+        stmt = _UPSERTS[conn.dialect.name] = stmt.on_conflict_do_update(
+            index_elements=[orders.c.brand, orders.c.number],
+            set_={
+                "centra_id": stmt.excluded.centra_id,
+                "centra_status": stmt.excluded.centra_status,
+                "state": stmt.excluded.state,
+                "eligible": stmt.excluded.eligible,
+                "snapshot": stmt.excluded.snapshot,
+                "causes": stmt.excluded.causes,
+                "notes": stmt.excluded.notes,
+                "market": stmt.excluded.market,
+                "ship_country": stmt.excluded.ship_country,
+                "centra_updated_at": stmt.excluded.centra_updated_at,
+                "state_since": case(
+                    (orders.c.state != stmt.excluded.state, stmt.excluded.state_since), else_=orders.c.state_since
+                ),
+            },
+        )
+    await conn.execute(stmt, rows)
 
 
 async def set_state(conn: AsyncConnection, brand: str, number: str, state: str, **extra: Any) -> None:
@@ -229,11 +245,7 @@ async def replace_units(
     ``new``: the order was never recorded before, so it has no rows yet (one INSERT for all, no read)."""
     rows = list(units)
     if new:
-        if rows:
-            await conn.execute(
-                order_units.insert(),
-                [{"brand": brand, "order_number": number, "cancelled": 0, "shipped": 0, **unit} for unit in rows],
-            )
+        await insert_units(conn, [{"brand": brand, "order_number": number, **unit} for unit in rows])
         return
     existing = {
         (r.line_id, r.pool, r.facility): r
@@ -259,19 +271,31 @@ async def replace_units(
             )
 
 
+async def insert_units(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """The routed units of orders never recorded before (rows with brand, order_number, line_id, sku, pool,
+    facility, quantity, sales_order), in one statement."""
+    if rows:
+        await conn.execute(order_units.insert(), [{"cancelled": 0, "shipped": 0, **row} for row in rows])
+
+
 async def ensure_sales_orders(
     conn: AsyncConnection, brand: str, order_number: str, by_facility: dict[str, str]
 ) -> None:
     """A row per Deposco order of one Centra order (facility -> sales order number), kept if it exists."""
-    if not by_facility:
-        return
+    await ensure_sales_orders_many(conn, brand, {order_number: by_facility})
+
+
+async def ensure_sales_orders_many(conn: AsyncConnection, brand: str, by_order: dict[str, dict[str, str]]) -> None:
+    """:func:`ensure_sales_orders` for many orders (order -> facility -> sales order number), one statement."""
     rows = [
         {"brand": brand, "number": number, "order_number": order_number, "facility": facility}
+        for order_number, by_facility in by_order.items()
         for facility, number in sorted(by_facility.items())
     ]
-    await conn.execute(
-        insert_for(conn)(sales_orders).values(rows).on_conflict_do_nothing(index_elements=["brand", "number"])
-    )
+    if rows:
+        await conn.execute(
+            insert_for(conn)(sales_orders).values(rows).on_conflict_do_nothing(index_elements=["brand", "number"])
+        )
 
 
 async def record_sent_many(conn: AsyncConnection, brand: str, sent: dict[str, dict[int, int]]) -> set[str]:
