@@ -11,7 +11,16 @@ import pytest
 from sqlalchemy import select
 
 from lockstep.clock import utcnow
-from lockstep.queue import PermanentError, RetryLater, TaskRegistry, TransientError, Worker, enqueue
+from lockstep.queue import (
+    PermanentError,
+    RetryLater,
+    TaskRegistry,
+    TransientError,
+    Worker,
+    enqueue,
+    enqueue_many,
+    job_values,
+)
 from lockstep.queue import jobs as q
 from lockstep.queue.retry import RetryPolicy
 from lockstep.store import exceptions as exc_store
@@ -55,6 +64,31 @@ async def test_coalescing_keeps_earliest_run_at_highest_priority_newest_payload(
         assert job.priority == 5
         assert abs((job.run_at - now).total_seconds()) < 0.001
         assert (await q.counts(conn))["pending"] == 2
+
+
+async def test_enqueue_many_coalesces_like_consecutive_enqueues(engine):
+    now = utcnow()
+    async with engine.begin() as conn:
+        existing = await enqueue(
+            conn, brand="b", task="t", payload={"v": 0}, dedupe_key="k", run_at=now + timedelta(seconds=60)
+        )
+        await enqueue_many(
+            conn,
+            [
+                job_values(brand="b", task="t", payload={"v": 1}, dedupe_key="k", run_at=now, priority=5),
+                job_values(brand="b", task="t", payload={"v": 2}, dedupe_key="k", run_at=now + timedelta(seconds=90)),
+                job_values(brand="b", task="t", payload={"v": 3}, dedupe_key="other"),
+                job_values(brand="b", task="t", payload={"v": 4}),
+                job_values(brand="b", task="t", payload={"v": 5}),
+            ],
+        )
+    async with engine.connect() as conn:
+        job = await q.get(conn, existing)
+        assert job.payload == {"v": 2}  # the newest payload
+        assert job.priority == 5  # the highest priority of the three
+        assert abs((job.run_at - now).total_seconds()) < 0.001  # the earliest run_at
+        rows = (await conn.execute(select(jobs.c.payload, jobs.c.dedupe_key).order_by(jobs.c.id))).all()
+    assert sorted((r.payload["v"], r.dedupe_key) for r in rows) == [(2, "k"), (3, "other"), (4, None), (5, None)]
 
 
 async def test_enqueue_while_running_creates_a_new_job(engine):

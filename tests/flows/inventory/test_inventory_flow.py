@@ -222,6 +222,32 @@ async def test_a_pool_backed_by_two_facilities_ships_from_the_second_when_the_fi
         assert truth["oversold"]["units"] == 0
 
 
+async def test_orders_fetched_in_one_batch_do_not_route_the_same_units(db_url, tmp_path):
+    """Two uk orders of one unit, fetched together: GB-MKN holds one unit of uk's share (⌊0.8·2⌋), SE-STO three
+    (⌊0.3·10⌋). The batch reads the allowance once, so the first order's unit must come off it before the second
+    is routed, or both would go to GB-MKN's single unit."""
+    from lockstep.sim.scenario.control import DeposcoControl
+    from lockstep.sim.truth import read_truth
+    from lockstep.store import orders as order_store
+
+    async with stock_world(db_url, tmp_path) as world:
+        item = world.seeded.items[0]
+        async with world.sims.endpoints().deposco_client() as http:
+            await DeposcoControl(http).set_stock([("GB-MKN", item.item, 2), ("SE-STO", item.item, 10)])
+        await scan_and_publish(world)
+        assert centra_level(world, "uk", item.item)[0] == expected(world, "uk", item.item) == 1 + 3 - 1
+
+        numbers = [await world.place("uk", "GB", [(item.sku, 1)], shopper=n) for n in range(2)]
+        await world.fetch(*numbers)  # one orders.fetch call: both jobs are ready together
+        async with world.runtime.engine.connect() as conn:
+            facilities = sorted([(await order_store.units(conn, world.brand, n))[0].facility for n in numbers])
+        assert facilities == ["GB-MKN", "SE-STO"]
+        truth = await read_truth(
+            world.sims.endpoints(), world.topology.routing_table(), item_key=world.topology.sku_key
+        )
+        assert truth["oversold"]["units"] == 0
+
+
 async def test_drift_from_another_writer_is_found_corrected_and_cleared_from_the_cli(db_url, tmp_path):
     import os
     import subprocess
