@@ -50,6 +50,56 @@ async def test_low_priority_leaves_a_reserve_for_high_priority():
     blocked.cancel()
 
 
+async def test_waiting_callers_are_served_in_priority_order_within_the_short_window():
+    """Reserves only shape the longest window (Centra's hour); within a saturated short window the waiting
+    callers of one process go highest priority first, whichever arrived first."""
+    budget = LocalBudget(
+        "t", {"requests": (Window(2, 0.3), Window(1000, 3600)), "mutations": (Window(1, 5.0),)}, margin_s=0.0
+    )
+    await budget.acquire("mutations", priority=Priority.HIGH)  # the mutation bucket is now full (for 5 s)
+    for _ in range(2):  # and the request bucket for 0.3 s (by LOW calls: no priority is short of its share)
+        await budget.acquire("requests", priority=Priority.LOW)
+    order: list[str] = []
+
+    async def call(name: str, priority: Priority, *buckets: str) -> None:
+        await budget.acquire(*buckets, priority=priority)
+        order.append(name)
+
+    low = asyncio.create_task(call("low", Priority.LOW, "requests"))
+    await asyncio.sleep(0.02)
+    normal = asyncio.create_task(call("normal", Priority.NORMAL, "requests"))
+    await asyncio.sleep(0.02)
+    high = asyncio.create_task(call("high", Priority.HIGH, "requests"))
+    # a higher-priority caller that cannot go (its mutation bucket is full) holds nobody back
+    blocked = asyncio.create_task(call("blocked", Priority.HIGH, "requests", "mutations"))
+    await asyncio.wait_for(asyncio.gather(low, normal, high), 2.0)
+    assert order == ["high", "normal", "low"]
+    assert not blocked.done()
+    blocked.cancel()
+
+
+async def test_precedence_does_not_starve_a_lower_priority():
+    """Higher-priority callers that always want more than the budget still leave the lower ones their floor."""
+    budget = LocalBudget("t", {"requests": (Window(5, 0.2), Window(100000, 3600))}, margin_s=0.0)
+    granted: list[Priority] = []
+    stop = asyncio.Event()
+
+    async def caller(priority: Priority) -> None:
+        while not stop.is_set():
+            await budget.acquire("requests", priority=priority)
+            granted.append(priority)
+
+    tasks = [asyncio.create_task(caller(Priority.HIGH)) for _ in range(4)]
+    tasks.append(asyncio.create_task(caller(Priority.NORMAL)))
+    await asyncio.sleep(2.0)
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    normal = granted.count(Priority.NORMAL) / len(granted)
+    assert 0.15 <= normal <= 0.3, f"NORMAL got {normal:.0%} of {len(granted)} grants"
+
+
 async def test_mutation_uses_both_buckets_and_reported_use_counts():
     budget = LocalBudget("centra", {"requests": (Window(100, 10),), "mutations": (Window(3, 10),)})
     for _ in range(3):

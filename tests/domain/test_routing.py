@@ -81,9 +81,18 @@ def test_a_pool_reaches_its_second_facility_when_the_first_cannot_supply_its_sha
     assert [u.facility for u in route_order(big, TABLE, available={}).units] == ["GB-MKN"]
     only_second = {("uk", "SE-STO", "A"): 9}  # GB-MKN not read yet: no judgement, the configured order holds
     assert [u.facility for u in route_order(big, TABLE, available=only_second).units] == ["GB-MKN"]
-    # An override is explicit: it wins over the allowance.
+    # An override wins while the pool's share there covers the units, or while that is not known ...
     irish = order(line(1, 1, ("UK Milton Keynes", 1), sku="A"), country="IE")
     assert [u.facility for u in route_order(irish, TABLE, available={("uk", "GB-MKN", "A"): 9}).units] == ["SE-STO"]
+    plenty = {("uk", "GB-MKN", "A"): 9, ("uk", "SE-STO", "A"): 1}
+    assert [u.facility for u in route_order(irish, TABLE, available=plenty).units] == ["SE-STO"]
+    # ... but once the share is used up, the unit the pool sold comes from its other facility: sent to SE-STO
+    # anyway it would be short there (the peak sale's oversold units were Irish orders routed this way).
+    used_up = {("uk", "GB-MKN", "A"): 9, ("uk", "SE-STO", "A"): 0}
+    assert [u.facility for u in route_order(irish, TABLE, available=used_up).units] == ["GB-MKN"]
+    # nobody can supply: the override holds, as configured
+    empty = {("uk", "GB-MKN", "A"): 0, ("uk", "SE-STO", "A"): 0}
+    assert [u.facility for u in route_order(irish, TABLE, available=empty).units] == ["SE-STO"]
 
 
 def test_draft_facility_quarantines_instead_of_guessing():
@@ -149,7 +158,7 @@ def test_routing_never_guesses_and_never_loses_units(table, o):
         assert route.is_live(unit.facility), "only live facilities ship"
         expected = route.overrides.get(o.ship_to.country)
         if expected is not None:
-            assert unit.facility == expected, "an override for the ship-to country always wins"
+            assert unit.facility == expected, "without an allowance, an override for the ship-to country wins"
         else:
             assert unit.facility == next(code for code, live in route.facilities if live), "first live facility"
     if result.ok:

@@ -8,7 +8,11 @@ server's count.
 
 Priorities are reserves: a low-priority call (item-master update) may use only 70 % of the longest window, a
 normal call 95 %, and a high-priority call (stock decrease, shipment confirmation) all of it. That works the same
-within one process and across processes, because it needs no shared waiting queue.
+within one process and across processes, because it needs no shared waiting queue. Reserves act on the longest
+window only (Centra's hour), so within one process waiting callers are also served in priority order: a call
+that could go now stands back while a higher-priority caller that could also go now waits on one of the same
+buckets. Without that, in a saturated 10-second window whichever sleeper woke first took the slot, and a peak
+sale's order fetches and stock decreases queued behind shipment calls.
 
 :class:`LocalBudget` lives in memory (SQLite deployments are one process). :class:`SharedBudget` keeps the log in
 PostgreSQL, serialised per bucket by an advisory lock and timed by the database clock, so every worker process of
@@ -18,9 +22,13 @@ a brand draws from one budget.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -39,6 +47,39 @@ class Priority(IntEnum):
     NORMAL = 1
     LOW = 2  # item-master updates, reconciliation reads: can wait
 
+
+class BudgetBusy(Exception):
+    """The budget has no room within the caller's patience (see :func:`patience`); nothing was sent."""
+
+
+_PATIENCE: ContextVar[float | None] = ContextVar("budget_patience", default=None)
+
+
+@contextmanager
+def patience(seconds: float) -> Iterator[None]:
+    """Calls made inside wait at most ``seconds`` for their budget, then raise :class:`BudgetBusy`.
+
+    For work that holds something others need while it waits: a shipment completion holds its stock pool's lane,
+    and asleep on Centra's mutation budget it kept the pool's stock publish out of the lane for seconds at a time.
+    It gives the lane back and comes again instead."""
+    token = _PATIENCE.set(seconds)
+    try:
+        yield
+    finally:
+        _PATIENCE.reset(token)
+
+
+def _impatient(started: float, now: float, wait: float) -> None:
+    limit = _PATIENCE.get()
+    if limit is not None and (now - started) + wait > limit:
+        raise BudgetBusy(f"no budget within {limit:g} s")
+
+
+# Precedence stops where a priority (with those below it) got less than this share of the recent grants.
+STARVATION_SHARE, STARVATION_WINDOW_S = 0.2, 10.0
+
+# How soon a caller that stood back for a higher-priority one looks again (the other takes the slot meanwhile).
+OUTRANKED_RETRY_S = 0.01
 
 # Share of each window a priority may fill. HIGH may use everything; the rest stays for it.
 SHARE = {Priority.HIGH: 1.0, Priority.NORMAL: 0.95, Priority.LOW: 0.7}
@@ -114,28 +155,76 @@ class LocalBudget:
         self.margin_s = margin_s
         self._log: dict[str, deque[float]] = {name: deque() for name in buckets}
         self._lock = asyncio.Lock()
+        self._grants: deque[tuple[float, Priority, str]] = deque()  # recent grants, for the starvation floor
+        self._waiting: dict[asyncio.Event, tuple[tuple[str, ...], Priority]] = {}  # waiting: buckets, priority
 
     async def acquire(self, *names: str, priority: Priority = Priority.NORMAL) -> float:
-        """Wait until every named bucket has room, then record one grant in each; returns seconds waited."""
+        """Wait until every named bucket has room and no higher-priority caller of this process that could go
+        now waits on one of them, then record one grant in each; returns seconds waited."""
         started = time.monotonic()
-        while True:
-            async with self._lock:
-                now = time.monotonic()
-                wait = 0.0
-                for name in names:
-                    log = self._log[name]
-                    longest = max(w.seconds for w in self.buckets[name]) + self.margin_s
-                    while log and log[0] <= now - longest:
-                        log.popleft()
-                    wait = max(wait, _wait_needed(log, self.buckets[name], priority, now, self.margin_s))
-                if wait <= 0:
-                    for name in names:
-                        self._log[name].append(now)
-                    waited = now - started
-                    BUDGET_WAIT.labels(self.scope).observe(waited)
-                    BUDGET_GRANTS.labels(self.scope, priority.name).inc()
-                    return waited
-            await asyncio.sleep(min(wait, 5.0))
+        me = asyncio.Event()  # set by a lower-priority caller that stands back for this one: look again now
+        try:
+            while True:
+                async with self._lock:
+                    now = time.monotonic()
+                    wait = self._wait(names, priority, now)
+                    if wait <= 0:
+                        ahead = self._ahead(me, names, priority, now)
+                        if ahead:
+                            for other in ahead:
+                                other.set()
+                            wait = OUTRANKED_RETRY_S
+                    if wait > 0:
+                        _impatient(started, now, wait)
+                    if wait <= 0:
+                        for name in names:
+                            self._log[name].append(now)
+                            self._grants.append((now, priority, name))
+                        while self._grants and self._grants[0][0] <= now - STARVATION_WINDOW_S:
+                            self._grants.popleft()
+                        waited = now - started
+                        BUDGET_WAIT.labels(self.scope).observe(waited)
+                        BUDGET_GRANTS.labels(self.scope, priority.name).inc()
+                        return waited
+                    self._waiting[me] = (names, priority)
+                    me.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(me.wait(), min(wait, 5.0))
+        finally:
+            self._waiting.pop(me, None)
+
+    def _wait(self, names: tuple[str, ...], priority: Priority, now: float) -> float:
+        wait = 0.0
+        for name in names:
+            log = self._log[name]
+            longest = max(w.seconds for w in self.buckets[name]) + self.margin_s
+            while log and log[0] <= now - longest:
+                log.popleft()
+            wait = max(wait, _wait_needed(log, self.buckets[name], priority, now, self.margin_s))
+        return wait
+
+    def _ahead(self, me: object, names: tuple[str, ...], priority: Priority, now: float) -> list[asyncio.Event]:
+        """Waiting callers that go before this one: of higher rank, sharing a bucket, and able to be granted now
+        (they may be asleep until a later time they computed before: they are woken).
+
+        The rank is the priority, except that a priority which (with those below it) got less than
+        ``STARVATION_SHARE`` of the last ``STARVATION_WINDOW_S`` of grants of its buckets ranks first:
+        precedence, not starvation. Without it a sale's exports and stock scans took all of Deposco's budget,
+        and not one shipment was read until the sale ended."""
+        mine = self._rank(names, priority, now)
+        return [
+            other
+            for other, (their_names, their_priority) in list(self._waiting.items())
+            if other is not me
+            and not set(their_names).isdisjoint(names)
+            and self._rank(their_names, their_priority, now) < mine
+            and self._wait(their_names, their_priority, now) <= 0
+        ]
+
+    def _rank(self, names: tuple[str, ...], priority: Priority, now: float) -> int:
+        recent = [p for t, p, bucket in self._grants if t > now - STARVATION_WINDOW_S and bucket in names]
+        starved = bool(recent) and sum(1 for p in recent if p >= priority) < STARVATION_SHARE * len(recent)
+        return -1 if starved else int(priority)
 
     async def observe_used(self, name: str, window_seconds: float, used: int) -> None:
         """The API reported ``used`` calls in its window (other integrations share it): count them too."""
@@ -170,6 +259,8 @@ class SharedBudget:
         started = time.monotonic()
         while True:
             wait = await self._try(names, priority)
+            if wait > 0:
+                _impatient(started, time.monotonic(), wait)
             if wait <= 0:
                 waited = time.monotonic() - started
                 BUDGET_WAIT.labels(self.scope).observe(waited)

@@ -5,8 +5,10 @@ maps to facilities through the brand's explicit mapping; within a pool a routing
 certain ship-to countries to a specific facility; otherwise the first *live* facility of the pool (in the
 configured priority order) ships — the first one that can still supply the units from the pool's share of its
 stock, when the caller knows (``available``): a pool backed by two facilities sells both shares, so its orders
-must be able to reach both, or the second share would be sold out of the first facility's shelves. With nothing
-known (no reading yet) or no facility able to supply, the first live facility ships, as configured.
+must be able to reach both, or the second share would be sold out of the first facility's shelves. The same
+holds for an override: it wins while the pool's share there covers the units, then the pool's other facilities
+supply. With nothing known (no reading yet) or no facility able to supply, the override or the first live
+facility ships, as configured.
 Anything that does not resolve cleanly is a :class:`RoutingProblem` with its
 cause, and the order is quarantined as a whole — a partially routed order would ship some lines from a guessed
 place or strand the rest.
@@ -103,21 +105,27 @@ def choose_facility(
     units: int = 0,
     available: Allowance | None = None,
 ) -> tuple[str | None, RoutingProblem | None]:
-    """The facility for ``units`` of ``item`` from ``route``'s pool shipping to ``country``: an override first,
-    else the first live facility whose allowance covers the units, else the first live facility."""
+    """The facility for ``units`` of ``item`` from ``route``'s pool shipping to ``country``: an override first
+    (while the pool's share there covers the units, when known), else the first live facility whose allowance
+    covers the units, else the override or the first live facility.
+
+    An override is a preference (Irish orders from Stockholm: no duties), not a reason to oversell: the pool's
+    Centra figure counts its share of every facility, so once its share of the override's facility is used up,
+    the unit it sold can only come from another one. Sent to the override anyway, it would be short there (the
+    peak sale's oversold units were exactly such orders)."""
     override = route.overrides.get(country.upper()) if country else None
-    if override is not None:
-        if route.is_live(override):
-            return override, None
+    if override is not None and not route.is_live(override):
         return None, RoutingProblem(
             NOT_LIVE, None, route.pool, f"pool {route.pool} routes {country} to {override}, which is not live"
         )
     live = [code for code, is_live in route.facilities if is_live]
     known = available is not None and all((route.pool, code, item) in available for code in live)
     if live and known:  # only with every live facility's figure known: otherwise the configured order decides
-        for code in live:
+        for code in [override, *live] if override is not None else live:
             if available.get((route.pool, code, item), 0) >= units > 0:
                 return code, None
+    if override is not None:
+        return override, None
     if live:
         return live[0], None
     if not route.facilities:

@@ -383,7 +383,9 @@ async def _batch_allowance(
 async def fetch(ctx: JobContext) -> None:
     """A batch of ``orders.fetch`` jobs: one Centra request for all their orders, one transaction to apply them."""
     numbers = list(dict.fromkeys(str(payload["number"]) for payload in ctx.payloads))
-    found = await ctx.services.centra(ctx.brand).get_orders(numbers, priority=Priority.NORMAL)
+    async with ctx.services.engine.connect() as conn:
+        before = await store.get_many(conn, ctx.brand, numbers)
+    found = await ctx.services.centra(ctx.brand).get_orders(numbers, priority=_fetch_priority(numbers, before))
     orders = [found[n] for n in numbers if found.get(n) is not None]
     for number in numbers:
         if found.get(number) is None:
@@ -411,6 +413,16 @@ async def fetch(ctx: JobContext) -> None:
                 writes=writes,
             )
         await writes.flush(conn, ctx.brand)
+
+
+def _fetch_priority(numbers: list[str], known: dict[str, Any]) -> Priority:
+    """HIGH on Centra's budget while any of the orders may still have to go to Deposco: until it is there, its
+    units are free in Deposco for another channel to take (a peak sale's last oversold units were orders that
+    took seconds to arrive). Orders already in Deposco (a webhook for a shipment's status change) can wait."""
+    settled = (store.EXPORTED, store.PARTIALLY_SHIPPED, store.SHIPPED, store.CANCELLED)
+    if all(n in known and known[n].state in settled for n in numbers):
+        return Priority.NORMAL
+    return Priority.HIGH
 
 
 async def refetch(ctx: JobContext) -> None:

@@ -44,7 +44,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep.clock import utcnow
-from lockstep.connectors.budget import Priority
+from lockstep.connectors.budget import BudgetBusy, Priority, patience
 from lockstep.connectors.centra import translate as centra_rules
 from lockstep.connectors.deposco import translate as deposco_rules
 from lockstep.connectors.errors import Permanent
@@ -83,6 +83,9 @@ CONFIRM_PRIORITY = 7  # a waiting customer and an open order-to-cash cycle: ahea
 # cannot confirm every shipment as it ships (two each) and publish stock too; a late shipping e-mail can be
 # caught up, a unit sold twice cannot.
 SHIPMENT_PRIORITY = Priority.NORMAL
+# A completion holds its stock pool's lane: it waits at most this long for Centra's mutation budget, then gives
+# the lane back and runs again a moment later (a stock publish, ahead of it in the lane, goes first meanwhile).
+COMPLETE_PATIENCE_S, COMPLETE_AGAIN_S = 0.5, 0.5
 # Confirmations running at once per brand in one worker. Each waits on Centra's mutation budget (two per
 # shipment); a backlog at the highest priority would otherwise fill every worker slot with calls asleep on that
 # budget while order fetches and exports, which need none of it, wait for a slot (seen in the peak sale).
@@ -350,14 +353,20 @@ async def complete(ctx: JobContext) -> None:
             cost = await _decide_shipping_cost(conn, record)
     centra = runtime.centra(brand)
     try:
-        await centra.complete_shipment(
-            record.centra_id,
-            _dispatch(record),
-            send_email=runtime.brands[brand].shipments.send_email,
-            shipping_cost=cost or None,
-            currency=currency,
-            priority=SHIPMENT_PRIORITY,
-        )
+        with patience(COMPLETE_PATIENCE_S):  # in the pool's lane: don't keep the stock publish out while asleep
+            await centra.complete_shipment(
+                record.centra_id,
+                _dispatch(record),
+                send_email=runtime.brands[brand].shipments.send_email,
+                shipping_cost=cost or None,
+                currency=currency,
+                priority=SHIPMENT_PRIORITY,
+            )
+    except BudgetBusy:
+        # Nothing was sent. Give the lane back (a publish waiting for it goes first) and come again.
+        async with ctx.transaction() as conn:
+            await _enqueue_complete(conn, record, delay_s=COMPLETE_AGAIN_S)
+        return
     except Permanent as error:
         found, _ = await centra.find_tagged_shipment(
             record.order_number, record.deposco_number, priority=SHIPMENT_PRIORITY
@@ -401,7 +410,7 @@ async def _finish(ctx: JobContext, record: store.ShipmentRecord, *, mutations: i
 
 
 async def _enqueue_complete(
-    conn: AsyncConnection, record: store.ShipmentRecord, *, already_shipped: bool = False
+    conn: AsyncConnection, record: store.ShipmentRecord, *, already_shipped: bool = False, delay_s: float = 0.0
 ) -> None:
     await enqueue(
         conn,
@@ -411,6 +420,7 @@ async def _enqueue_complete(
         dedupe_key=f"complete:{record.id}",
         lane=f"pool:{record.pool}",
         priority=CONFIRM_PRIORITY + 1,  # finishing a started shipment first: the customer waits on it
+        delay_s=delay_s,
     )
 
 

@@ -43,7 +43,7 @@ SCAN, REFRESH, PUBLISH = "inventory.scan", "inventory.refresh", "inventory.publi
 CHANGES_CURSOR, ROLLING_CURSOR = "inventory.changed_after", "inventory.rolling_after_item"
 ROLLING_AT = "inventory.rolling_at"
 CHANGES_PAGE_SIZE = 500  # a busy sale changes hundreds of cells between two scans: one request, not five
-PUBLISH_PRIORITY = 8  # stock decreases stop overselling: ahead of shipment confirmations (7) and exports (6)
+PUBLISH_PRIORITY = 9  # stock decreases stop overselling: ahead of completions (8), confirmations (7), exports (6)
 
 
 def dirty_keys_for(topology: Any, readings: Iterable[StockReading]) -> set[tuple[str, str]]:
@@ -133,7 +133,9 @@ async def scan(ctx: JobContext) -> None:
     rolled: list[StockReading] = []
     problems: list[str] = []
     if live and items:
-        rolled, problems = await deposco.v1.availability(facilities=live, items=items, priority=Priority.NORMAL)
+        # HIGH like the changes feed: this is how another channel's allocations (ATP down, on hand unchanged)
+        # are seen at all, and at NORMAL a sale's exports kept it waiting for tens of seconds.
+        rolled, problems = await deposco.v1.availability(facilities=live, items=items, priority=Priority.HIGH)
     if problems:
         log.warning("stock readings incomplete", brand=ctx.brand, problems=problems[:5], count=len(problems))
 
