@@ -5,9 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from sqlalchemy import select
 
-from lockstep.connectors.budget import LocalBudget, Priority, SharedBudget, Window, make_budget
+from lockstep.connectors.budget import (
+    BudgetBusy,
+    LocalBudget,
+    Priority,
+    SharedBudget,
+    Window,
+    make_budget,
+    patience,
+)
 from lockstep.store.db import create_engine
 from lockstep.store.tables import rate_grants
 
@@ -98,6 +107,20 @@ async def test_precedence_does_not_starve_a_lower_priority():
     await asyncio.gather(*tasks, return_exceptions=True)
     normal = granted.count(Priority.NORMAL) / len(granted)
     assert 0.15 <= normal <= 0.3, f"NORMAL got {normal:.0%} of {len(granted)} grants"
+
+
+async def test_an_impatient_caller_gives_up_without_a_grant_and_a_patient_one_waits():
+    """What a shipment completion does in its pool's lane: rather than sleep there on the budget, give up."""
+    budget = LocalBudget("t", {"mutations": (Window(1, 0.6),)}, margin_s=0.0)
+    await budget.acquire("mutations")
+    began = time.monotonic()
+    with patience(0.2), pytest.raises(BudgetBusy):
+        await budget.acquire("mutations")
+    assert time.monotonic() - began < 0.1  # it knew at once that 0.2 s would not do
+    assert len(budget._log["mutations"]) == 1  # and recorded no grant
+    with patience(1.0):
+        await budget.acquire("mutations")  # the window frees within its patience: granted
+    assert 0.5 <= time.monotonic() - began < 0.9
 
 
 async def test_mutation_uses_both_buckets_and_reported_use_counts():
