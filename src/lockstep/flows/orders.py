@@ -101,6 +101,7 @@ async def _unknown_items(conn: AsyncConnection, brand: str, keys: set[str]) -> s
 
 
 _READ = object()  # apply(): read it yourself
+IN_DEPOSCO = (store.EXPORTED, store.PARTIALLY_SHIPPED, store.SHIPPED)  # order states: its sales orders exist
 
 
 @dataclass
@@ -139,17 +140,16 @@ async def apply(
     Exports, cancellations and holds are enqueued here (outbox), so they exist exactly when this decision was
     committed. A batch passes what it read for all its orders at once, in the same transaction: the stored
     record (``previous``, None if new), the item keys Deposco does not know (``unknown``, a superset is fine) and
-    the routing allowance (``available``, from :func:`_batch_allowance`; the units routed here are taken off it
+    the routing allowance (``available``, from :func:`_allowance`; the units routed here are taken off it
     for the batch's next orders); and it collects the writes in ``writes``, to flush once for all.
     """
     if previous is _READ:
         previous = await store.get(conn, brand, order.number)
-    batch = writes
-    if writes is None:
-        writes = OrderWrites()
+    if writes is not None:  # the batch flushes
+        return await _decide(conn, runtime, brand, order, previous, unknown, available, writes)
+    writes = OrderWrites()
     state = await _decide(conn, runtime, brand, order, previous, unknown, available, writes)
-    if batch is None:
-        await writes.flush(conn, brand)
+    await writes.flush(conn, brand)
     return state
 
 
@@ -178,7 +178,7 @@ async def _decide(
     }
     sales = await store.sales_orders_of(conn, brand, order.number) if previous is not None else []
     in_deposco = any(s.confirmed_at for s in sales)
-    settled = previous is not None and previous.state in (store.EXPORTED, store.PARTIALLY_SHIPPED, store.SHIPPED)
+    settled = previous is not None and previous.state in IN_DEPOSCO
     if settled or (in_deposco and not order.eligible_for_export):
         # Already in Deposco: Centra changes now mean cancellations or holds to carry over. (An order only partly
         # in Deposco that is still eligible is re-evaluated below: the export sends only what is missing.)
@@ -200,7 +200,7 @@ async def _decide(
     unknown = keys & unknown if unknown is not None else await _unknown_items(conn, brand, keys)
     table = topology.routing_table()
     if available is _READ:
-        available = await _allowance(conn, topology, table, order, keys)
+        available = await _allowance(conn, topology, table, [order], keys)
     evaluation = evaluate(order, table, unknown, topology.sku_key, available, topology.carrier_table())
     old_groups = {(c["kind"], c["group"]) for c in (previous.causes if previous else [])}
     if evaluation.state == "export":
@@ -355,17 +355,11 @@ async def sweep_incidents(ctx: JobContext) -> None:
 # --- tasks ----------------------------------------------------------------------------------------------
 
 
-async def _allowance(conn: AsyncConnection, topology: Any, table: RoutingTable, order: Order, keys: set[str]):
-    """What each of the order's pools may still draw per facility, only for pools backed by several live
+async def _allowance(conn: AsyncConnection, topology: Any, table: RoutingTable, orders: list[Order], keys: set[str]):
+    """What each of the orders' pools may still draw per facility, only for pools backed by several live
     facilities (elsewhere there is no choice to make, and no query to pay for). Units routed earlier in the same
-    transaction are counted: they are in ``order_units`` and not yet in any reading."""
-    return await _batch_allowance(conn, topology, table, [order], keys)
-
-
-async def _batch_allowance(
-    conn: AsyncConnection, topology: Any, table: RoutingTable, orders: list[Order], keys: set[str]
-):
-    """:func:`_allowance` for a batch of orders, read once; :func:`apply` takes each order's units off it."""
+    transaction are counted: they are in ``order_units`` and not yet in any reading. A batch reads it once for all
+    its orders; :func:`apply` takes each order's units off it (:func:`_draw`)."""
     pools = {
         route.pool
         for order in orders
@@ -398,16 +392,15 @@ async def fetch(ctx: JobContext) -> None:
         keys = set().union(*(_item_keys(o, sku_key) for o in orders))
         unknown = await _unknown_items(conn, ctx.brand, keys)
         topology = ctx.services.brands[ctx.brand]
-        available = await _batch_allowance(conn, topology, topology.routing_table(), orders, keys)
+        available = await _allowance(conn, topology, topology.routing_table(), orders, keys)
         writes = OrderWrites()
         for order in orders:
-            previous = known.get(order.number)
             await apply(
                 conn,
                 ctx.services,
                 ctx.brand,
                 order,
-                previous=previous,
+                previous=known.get(order.number),
                 unknown=unknown,
                 available=available,
                 writes=writes,
@@ -419,7 +412,7 @@ def _fetch_priority(numbers: list[str], known: dict[str, Any]) -> Priority:
     """HIGH on Centra's budget while any of the orders may still have to go to Deposco: until it is there, its
     units are free in Deposco for another channel to take (a peak sale's last oversold units were orders that
     took seconds to arrive). Orders already in Deposco (a webhook for a shipment's status change) can wait."""
-    settled = (store.EXPORTED, store.PARTIALLY_SHIPPED, store.SHIPPED, store.CANCELLED)
+    settled = (*IN_DEPOSCO, store.CANCELLED)
     if all(n in known and known[n].state in settled for n in numbers):
         return Priority.NORMAL
     return Priority.HIGH

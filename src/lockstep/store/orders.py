@@ -237,16 +237,10 @@ async def set_state(conn: AsyncConnection, brand: str, number: str, state: str, 
     await conn.execute(update(orders).where(orders.c.brand == brand, orders.c.number == number).values(**values))
 
 
-async def replace_units(
-    conn: AsyncConnection, brand: str, number: str, units: Iterable[dict[str, Any]], *, new: bool = False
-) -> None:
-    """Record the routing decision (before export). Shipped/cancelled counts of existing rows are kept.
-
-    ``new``: the order was never recorded before, so it has no rows yet (one INSERT for all, no read)."""
+async def replace_units(conn: AsyncConnection, brand: str, number: str, units: Iterable[dict[str, Any]]) -> None:
+    """Record a new routing decision of an order recorded before (before export). Shipped/cancelled counts of
+    existing rows are kept. An order never recorded has no rows yet: :func:`insert_units` writes its rows."""
     rows = list(units)
-    if new:
-        await insert_units(conn, [{"brand": brand, "order_number": number, **unit} for unit in rows])
-        return
     existing = {
         (r.line_id, r.pool, r.facility): r
         for r in await conn.execute(
@@ -278,15 +272,9 @@ async def insert_units(conn: AsyncConnection, rows: list[dict[str, Any]]) -> Non
         await conn.execute(order_units.insert(), [{"cancelled": 0, "shipped": 0, **row} for row in rows])
 
 
-async def ensure_sales_orders(
-    conn: AsyncConnection, brand: str, order_number: str, by_facility: dict[str, str]
-) -> None:
-    """A row per Deposco order of one Centra order (facility -> sales order number), kept if it exists."""
-    await ensure_sales_orders_many(conn, brand, {order_number: by_facility})
-
-
 async def ensure_sales_orders_many(conn: AsyncConnection, brand: str, by_order: dict[str, dict[str, str]]) -> None:
-    """:func:`ensure_sales_orders` for many orders (order -> facility -> sales order number), one statement."""
+    """A row per Deposco order of each Centra order (order -> facility -> sales order number), kept if it exists;
+    one statement."""
     rows = [
         {"brand": brand, "number": number, "order_number": order_number, "facility": facility}
         for order_number, by_facility in by_order.items()
