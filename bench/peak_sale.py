@@ -80,8 +80,8 @@ helpers = _orders_bench()
 TOKEN, CLIENT, SECRET = helpers.TOKEN, helpers.CLIENT, helpers.SECRET
 
 
-def budget(topology, *, unthrottled: bool):
-    rps, tier = (1000.0, "enterprise") if unthrottled else (3.0, "growth")
+def budget(topology, *, unthrottled: bool, tier: str = "growth"):
+    rps, tier = (1000.0, "enterprise") if unthrottled else (3.0, tier)
     return topology.model_copy(
         update={
             "deposco": topology.deposco.model_copy(update={"requests_per_second": rps}),
@@ -145,7 +145,7 @@ async def run(args, mode: str) -> dict:
         config_file = sims.pointed(EXAMPLE, tmp / "config")
         pointed = load_brand_file(config_file)
         secrets = {pointed.brand: sims.secrets_for(pointed)}
-        measured = budget(pointed, unthrottled=False)
+        measured = budget(pointed, unthrottled=False, tier=args.tier)
         inventory = measured.inventory.model_copy(update={"scan_interval_seconds": args.scan_interval})
         measured = measured.model_copy(update={"inventory": inventory})
         runtime = Runtime(Settings(), LoadResult(brands={pointed.brand: measured}), engine, secrets=secrets)
@@ -175,6 +175,7 @@ async def run(args, mode: str) -> dict:
                     await client.aclose()
                 await forget_setup_grants(engine)
                 await d_http.put("/_sim/throttle", json={"requestsPerSecond": 4})
+                (await c_http.put("/_sim/rate-limits", json={"tier": args.tier})).raise_for_status()
                 await c_http.post("/_sim/counters/reset")
                 await d_http.post("/_sim/counters/reset")
             app_url = await start_app(runtime, background, stop)
@@ -378,6 +379,7 @@ def main() -> None:
     parser.add_argument("--scan-interval", type=int, default=1, help="Lockstep's inventory.scan_interval_seconds")
     parser.add_argument("--only", choices=("lockstep", "baseline"), help="run one side only")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tier", default="growth", help="Centra rate tier of the simulator and of Lockstep's budget")
     parser.add_argument("--database-url", help="an empty database for Lockstep (default: a temporary SQLite file)")
     args = parser.parse_args()
     # The sale as the scenario has it (stock near zero): who oversells. Then Lockstep under a stock churn on top

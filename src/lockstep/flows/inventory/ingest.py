@@ -5,11 +5,16 @@ run, and the brand's cron schedule only restarts the chain if it ever breaks (th
 It spends the brand's Deposco budget, shared with order exports, sparingly:
 
 1. **Changed since**: V1 ``/inventory/full`` with the activity time (cursor minus an overlap): every item x
-   facility with on-hand activity — receipts, adjustments, picks — since the last run.
+   facility with on-hand activity — receipts, adjustments, picks — since the last run. The overlap covers
+   activity Deposco commits late. Most ticks look back only ``FAST_OVERLAP_S``; once every
+   ``scan_overlap_seconds`` a tick reads from the previous such tick minus the whole overlap (the late sweep:
+   whatever committed up to ``scan_overlap_seconds`` late is read by the next sweep). In a sale nearly every cell
+   has activity within ten seconds, so a full overlap on every tick read the whole catalog each time: two pages,
+   two of Deposco's three requests a second, and readings seconds late.
 2. **Rolling scan**, every ``inventory.rolling_scan_seconds``: V1 availability for the next ``scan_page_items``
-   items of the brand's item master. Activity time may not cover ATP moves that change no on-hand (another
-   channel's order allocating stock), so every item is re-read in turn as a safety net; the cursor is the last
-   item read.
+   items of the brand's item master, read by an ``inventory.refresh`` job the tick enqueues. Activity time may
+   not cover ATP moves that change no on-hand (another channel's order allocating stock), so every item is
+   re-read in turn as a safety net; the cursor is the last item read.
 
 ``inventory.refresh`` {items} reads chosen items at once (a hint, or ``lockstep stock refresh``).
 
@@ -42,7 +47,10 @@ log = structlog.get_logger("lockstep.inventory")
 SCAN, REFRESH, PUBLISH = "inventory.scan", "inventory.refresh", "inventory.publish"
 CHANGES_CURSOR, ROLLING_CURSOR = "inventory.changed_after", "inventory.rolling_after_item"
 ROLLING_AT = "inventory.rolling_at"
-CHANGES_PAGE_SIZE = 500  # a busy sale changes hundreds of cells between two scans: one request, not five
+SWEPT_AT = "inventory.late_sweep_at"
+FAST_OVERLAP_S = 2.0  # a tick's look-back between two late sweeps: activity committed up to 2 s late
+# A sale changes most of a few hundred items x facilities within a few seconds: one request a tick, not two.
+CHANGES_PAGE_SIZE = 1000
 PUBLISH_PRIORITY = 9  # stock decreases stop overselling: ahead of completions (8), confirmations (7), exports (6)
 
 
@@ -108,16 +116,26 @@ async def scan(ctx: JobContext) -> None:
     settings = topology.inventory
     deposco = ctx.services.deposco(ctx.brand)
     live = _live_facilities(topology)
+    asked_at = utcnow()
+    async with ctx.services.engine.connect() as conn:
+        swept_at = await cursors.read(conn, brand=ctx.brand, name=SWEPT_AT)
+    sweep = swept_at is None or (asked_at - datetime.fromisoformat(swept_at)).total_seconds() >= (
+        settings.scan_overlap_seconds
+    )
+    overlap = timedelta(seconds=settings.scan_overlap_seconds)
     since, _ = await cursors.window_start(
         ctx.services.engine,
         brand=ctx.brand,
         name=CHANGES_CURSOR,
-        overlap=timedelta(seconds=settings.scan_overlap_seconds),
-        first_look=timedelta(seconds=settings.scan_overlap_seconds),
+        overlap=overlap if sweep else min(timedelta(seconds=FAST_OVERLAP_S), overlap),
+        first_look=overlap,
     )
-    asked_at = utcnow()
+    if sweep and swept_at is not None:  # from the last sweep on: whatever committed late since then
+        since = min(since, datetime.fromisoformat(swept_at) - overlap)
     changed = (
-        await deposco.v1.inventory_changes(since, page_size=CHANGES_PAGE_SIZE, priority=Priority.HIGH) if live else []
+        # URGENT: ahead of order exports on Deposco's few requests a second. It is one request a tick, and a sale's
+        # exports kept it waiting about a second each time (readings p99 6-10 s behind Deposco).
+        await deposco.v1.inventory_changes(since, page_size=CHANGES_PAGE_SIZE, priority=Priority.URGENT) if live else []
     )
 
     async with ctx.services.engine.connect() as conn:
@@ -130,42 +148,52 @@ async def scan(ctx: JobContext) -> None:
     if due and not items and after:  # wrapped around: start again from the first item
         async with ctx.services.engine.connect() as conn:
             items = await _next_items(conn, ctx.brand, "", settings.scan_page_items)
-    rolled: list[StockReading] = []
-    problems: list[str] = []
-    if live and items:
-        # HIGH like the changes feed: this is how another channel's allocations (ATP down, on hand unchanged)
-        # are seen at all, and at NORMAL a sale's exports kept it waiting for tens of seconds.
-        rolled, problems = await deposco.v1.availability(facilities=live, items=items, priority=Priority.HIGH)
-    if problems:
-        log.warning("stock readings incomplete", brand=ctx.brand, problems=problems[:5], count=len(problems))
-
     async with ctx.transaction() as conn:
         now = utcnow()
-        marked = await take_readings(conn, topology, changed + rolled, reason="reading", now=now)
+        marked = await take_readings(conn, topology, changed, reason="reading", now=now)
         await cursors.write(conn, brand=ctx.brand, name=CHANGES_CURSOR, value=asked_at.isoformat())
+        if sweep and live:
+            await cursors.write(conn, brand=ctx.brand, name=SWEPT_AT, value=asked_at.isoformat())
         if items:
             await cursors.write(conn, brand=ctx.brand, name=ROLLING_CURSOR, value=items[-1])
             await cursors.write(conn, brand=ctx.brand, name=ROLLING_AT, value=asked_at.isoformat())
+            if live:  # its own job: a tick that waited on the page kept the changes it had read for seconds
+                await enqueue(conn, brand=ctx.brand, task=REFRESH, payload={"items": items}, priority=PUBLISH_PRIORITY)
         await enqueue(
             conn,
             brand=ctx.brand,
             task=SCAN,
             dedupe_key=SCAN,
-            delay_s=settings.scan_interval_seconds,
+            delay_s=next_tick_in(settings.scan_interval_seconds, asked_at, now),
             priority=PUBLISH_PRIORITY,
         )
     if marked:
-        log.info("stock changed", brand=ctx.brand, keys=marked, changed=len(changed), rolled=len(rolled))
+        log.info("stock changed", brand=ctx.brand, keys=marked, changed=len(changed))
+
+
+def next_tick_in(interval_s: float, started: datetime, now: datetime) -> float:
+    """Ticks keep their cadence: the next starts ``interval_s`` after this one started, not after it ended (a
+    tick that waited a second on Deposco's budget otherwise stretched the interval, and every reading's delay,
+    by that second). Pure."""
+    return max(0.0, interval_s - (now - started).total_seconds())
 
 
 async def refresh(ctx: JobContext) -> None:
-    """Read chosen items now (all live facilities) and take the readings."""
+    """Read chosen items now (all live facilities) and take the readings: a rolling-scan page, a hint, or
+    ``lockstep stock refresh``.
+
+    At HIGH on Deposco's budget like the changes feed: this is how another channel's allocations (ATP down, on
+    hand unchanged) are seen at all, and at NORMAL a sale's exports kept it waiting for tens of seconds."""
     topology = ctx.services.brands[ctx.brand]
     items = sorted({str(i) for i in ctx.payload.get("items", [])})
     live = _live_facilities(topology)
     readings: list[StockReading] = []
     if items and live:
-        readings, _ = await ctx.services.deposco(ctx.brand).v1.availability(facilities=live, items=items)
+        readings, problems = await ctx.services.deposco(ctx.brand).v1.availability(
+            facilities=live, items=items, priority=Priority.HIGH
+        )
+        if problems:
+            log.warning("stock readings incomplete", brand=ctx.brand, problems=problems[:5], count=len(problems))
     async with ctx.transaction() as conn:
         await take_readings(conn, topology, readings, reason="refresh", now=utcnow())
 
