@@ -227,12 +227,15 @@ class LocalBudget:
         callers share ranks first: precedence, not starvation. Without it a sale's exports and stock scans took
         all of Deposco's budget, and not one shipment was read until the sale ended."""
         ahead = []
+        mine: dict[str, int] = {}  # my rank per contested bucket, computed once
         for other, (their_names, their_priority) in list(self._waiting.items()):
             shared = set(their_names) & set(names)
             if other is me or not shared:
                 continue
             bucket = self._scarcest(shared)
-            if self._rank(bucket, their_priority, now) < self._rank(bucket, priority, now) and (
+            if bucket not in mine:
+                mine[bucket] = self._rank(bucket, priority, now)
+            if self._rank(bucket, their_priority, now) < mine[bucket] and (
                 self._wait(their_names, their_priority, now) <= 0
             ):
                 ahead.append(other)

@@ -111,18 +111,25 @@ async def enqueue_publish(conn: AsyncConnection, brand: str, pool: str, *, delay
 
 
 async def scan(ctx: JobContext) -> None:
-    """One scan tick: changed-since plus one rolling page; then schedule the next tick."""
+    """One scan tick: read changed-since, enqueue the rolling page when due; then schedule the next tick."""
     topology = ctx.services.brands[ctx.brand]
     settings = topology.inventory
     deposco = ctx.services.deposco(ctx.brand)
     live = _live_facilities(topology)
     asked_at = utcnow()
     async with ctx.services.engine.connect() as conn:
-        swept_at = await cursors.read(conn, brand=ctx.brand, name=SWEPT_AT)
-    sweep = swept_at is None or (asked_at - datetime.fromisoformat(swept_at)).total_seconds() >= (
-        settings.scan_overlap_seconds
-    )
+        swept = await cursors.read(conn, brand=ctx.brand, name=SWEPT_AT)
+        after = await cursors.read(conn, brand=ctx.brand, name=ROLLING_CURSOR)
+        last_rolled = await cursors.read(conn, brand=ctx.brand, name=ROLLING_AT)
+        due = last_rolled is None or (asked_at - datetime.fromisoformat(last_rolled)).total_seconds() >= (
+            settings.rolling_scan_seconds
+        )
+        items = await _next_items(conn, ctx.brand, after or "", settings.scan_page_items) if due else []
+        if due and not items and after:  # wrapped around: start again from the first item
+            items = await _next_items(conn, ctx.brand, "", settings.scan_page_items)
+    swept_at = datetime.fromisoformat(swept) if swept else None
     overlap = timedelta(seconds=settings.scan_overlap_seconds)
+    sweep = swept_at is None or asked_at - swept_at >= overlap
     since, _ = await cursors.window_start(
         ctx.services.engine,
         brand=ctx.brand,
@@ -131,23 +138,13 @@ async def scan(ctx: JobContext) -> None:
         first_look=overlap,
     )
     if sweep and swept_at is not None:  # from the last sweep on: whatever committed late since then
-        since = min(since, datetime.fromisoformat(swept_at) - overlap)
+        since = min(since, swept_at - overlap)
     changed = (
         # URGENT: ahead of order exports on Deposco's few requests a second. It is one request a tick, and a sale's
         # exports kept it waiting about a second each time (readings p99 6-10 s behind Deposco).
         await deposco.v1.inventory_changes(since, page_size=CHANGES_PAGE_SIZE, priority=Priority.URGENT) if live else []
     )
 
-    async with ctx.services.engine.connect() as conn:
-        after = await cursors.read(conn, brand=ctx.brand, name=ROLLING_CURSOR)
-        last_rolled = await cursors.read(conn, brand=ctx.brand, name=ROLLING_AT)
-        due = last_rolled is None or (asked_at - datetime.fromisoformat(last_rolled)).total_seconds() >= (
-            settings.rolling_scan_seconds
-        )
-        items = await _next_items(conn, ctx.brand, after or "", settings.scan_page_items) if due else []
-    if due and not items and after:  # wrapped around: start again from the first item
-        async with ctx.services.engine.connect() as conn:
-            items = await _next_items(conn, ctx.brand, "", settings.scan_page_items)
     async with ctx.transaction() as conn:
         now = utcnow()
         marked = await take_readings(conn, topology, changed, reason="reading", now=now)
@@ -182,8 +179,8 @@ async def refresh(ctx: JobContext) -> None:
     """Read chosen items now (all live facilities) and take the readings: a rolling-scan page, a hint, or
     ``lockstep stock refresh``.
 
-    At HIGH on Deposco's budget like the changes feed: this is how another channel's allocations (ATP down, on
-    hand unchanged) are seen at all, and at NORMAL a sale's exports kept it waiting for tens of seconds."""
+    At HIGH on Deposco's budget, one step below the changes feed: this is how another channel's allocations (ATP
+    down, on hand unchanged) are seen at all, and at NORMAL a sale's exports kept it waiting for tens of seconds."""
     topology = ctx.services.brands[ctx.brand]
     items = sorted({str(i) for i in ctx.payload.get("items", [])})
     live = _live_facilities(topology)
