@@ -269,3 +269,105 @@ async def test_admin_retry_and_purge(engine):
         job = await q.get(conn, job_id)
         assert (job.status, job.attempts) == (q.PENDING, 0)
         assert await q.purge(conn, older_than=timedelta(0)) == 0  # pending jobs are never purged
+
+
+async def _running_with_pending_twin(engine, *, lease_s: float = 30):
+    """A claimed job with dedupe key ``k`` and a newer pending job of the same key (enqueued mid-run)."""
+    async with engine.begin() as conn:
+        first = await enqueue(conn, brand="b", task="t", dedupe_key="k", priority=5)
+    async with engine.begin() as conn:
+        [running] = await q.claim(conn, worker_id="w", limit=1, lease_s=lease_s)
+    async with engine.begin() as conn:
+        twin = await enqueue(conn, brand="b", task="t", dedupe_key="k", run_at=utcnow() + timedelta(hours=1))
+    assert running.id == first and twin != first
+    return running, twin
+
+
+async def _row(engine, job_id):
+    async with engine.connect() as conn:
+        return await q.get(conn, job_id)
+
+
+async def test_a_failing_job_with_a_pending_twin_folds_into_it(engine):
+    """Retrying beside a pending twin of the same dedupe key used to violate the unique index, leaving the job
+    running until its lease expired (and the sweep failing the same way)."""
+    running, twin = await _running_with_pending_twin(engine)
+    async with engine.begin() as conn:
+        assert await q.reschedule(conn, running, delay_s=2, error="boom")
+    failed, kept = await _row(engine, running.id), await _row(engine, twin)
+    assert failed.status == q.DONE and f"pending job {twin}" in failed.last_error and "boom" in failed.last_error
+    assert kept.status == q.PENDING and kept.attempts == running.attempts and kept.priority == 5
+    assert kept.run_at <= utcnow() + timedelta(seconds=3)  # the retry's time, not the twin's hour
+    assert kept.last_error == "boom"
+
+
+async def test_worker_failure_beside_a_twin_is_recorded_and_the_work_runs_again(engine):
+    registry = TaskRegistry()
+    calls: list[int] = []
+
+    @registry.task("t", retry=RetryPolicy(base_s=0.01, cap_s=0.01))
+    async def flaky(ctx):
+        calls.append(ctx.job.id)
+        if len(calls) == 1:
+            async with engine.begin() as conn:  # the same work is asked for again while this run fails
+                await enqueue(conn, brand="b", task="t", dedupe_key="k")
+            raise TransientError("first run fails")
+
+    async with engine.begin() as conn:
+        first = await enqueue(conn, brand="b", task="t", dedupe_key="k")
+    stats = await run_until_idle(engine, registry)
+    assert len(calls) == 2 and calls[0] == first and calls[1] != first
+    assert stats["done"] == 1
+    assert (await _row(engine, first)).status == q.DONE
+    async with engine.connect() as conn:
+        statuses = (await conn.execute(select(jobs.c.status))).scalars().all()
+    assert sorted(statuses) == [q.DONE, q.DONE]
+
+
+async def test_sweep_and_release_beside_a_twin(engine):
+    running, twin = await _running_with_pending_twin(engine, lease_s=0.01)
+    await asyncio.sleep(0.05)
+    assert await Worker(engine, TaskRegistry()).sweep() == 1
+    assert (await _row(engine, running.id)).status == q.DONE
+    assert (await _row(engine, twin)).run_at <= utcnow()
+
+    async with engine.begin() as conn:
+        [again] = await q.claim(conn, worker_id="w", limit=1, lease_s=30)
+        newer = await enqueue(conn, brand="b", task="t", dedupe_key="k")
+    async with engine.begin() as conn:
+        assert await q.release(conn, again)
+    assert (await _row(engine, again.id)).status == q.DONE
+    assert (await _row(engine, newer)).status == q.PENDING
+
+
+async def test_admin_retry_of_a_dead_job_beside_a_twin(engine):
+    async with engine.begin() as conn:
+        dead = await enqueue(conn, brand="b", task="t", dedupe_key="k")
+    async with engine.begin() as conn:
+        [job] = await q.claim(conn, worker_id="w", limit=1, lease_s=30)
+        assert await q.bury(conn, job, error="gave up")
+        twin = await enqueue(conn, brand="b", task="t", dedupe_key="k", run_at=utcnow() + timedelta(hours=1))
+    async with engine.begin() as conn:
+        assert await q.retry_now(conn, dead)
+    assert (await _row(engine, dead)).status == q.DONE
+    kept = await _row(engine, twin)
+    assert kept.status == q.PENDING and kept.run_at <= utcnow()
+
+
+async def test_a_twin_committed_after_the_check_still_folds(engine, monkeypatch):
+    """PostgreSQL race: the twin commits between the look-up and the update; the unique violation is caught in
+    a savepoint and the job folds into the twin all the same."""
+    running, twin = await _running_with_pending_twin(engine)
+    real = q._pending_twin
+    looks: list[int] = []
+
+    async def first_look_misses(conn, job):
+        looks.append(job.id)
+        return None if len(looks) == 1 else await real(conn, job)
+
+    monkeypatch.setattr(q, "_pending_twin", first_look_misses)
+    async with engine.begin() as conn:
+        assert await q.reschedule(conn, running, delay_s=0, error="boom")
+    assert len(looks) == 2
+    assert (await _row(engine, running.id)).status == q.DONE
+    assert (await _row(engine, twin)).status == q.PENDING

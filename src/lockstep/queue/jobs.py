@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, text, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep.clock import utcnow
@@ -319,19 +320,82 @@ async def complete_many(conn: AsyncConnection, held: list[Job]) -> set[int]:
 
 async def reschedule(conn: AsyncConnection, job: Job, *, delay_s: float, error: str) -> bool:
     """Put a failed job back to pending after ``delay_s``; False if the lease was lost."""
-    result = await conn.execute(
+    return await _back_to_pending(
+        conn,
+        job,
+        _held(job),
+        run_at=utcnow() + timedelta(seconds=delay_s),
+        attempts=job.attempts,
+        last_error=error,
+        worker_id=None,
+        lease_token=None,
+        lease_expires_at=None,
+    )
+
+
+async def _back_to_pending(conn: AsyncConnection, job: Job, where, **values: Any) -> bool:
+    """Make ``job`` pending again, or fold it into the pending job that already carries its dedupe key.
+
+    The dedupe key is unique among *pending* jobs: while a job runs, a new enqueue of the same work creates a
+    fresh pending twin (so a change that arrives mid-run is not swallowed). If the running one then fails, it
+    cannot go back to pending beside its twin; the twin already holds the same work, so the failed job is
+    finished as coalesced and the twin takes its earlier ``run_at``, higher priority and attempt count (a job
+    that keeps failing still reaches the dead-letter table). Checked first, and again after a unique violation:
+    on PostgreSQL a twin may commit between the check and the update.
+    """
+    if job.dedupe_key is not None and (twin := await _pending_twin(conn, job)) is not None:
+        return await _coalesce(conn, job, twin, where, values)
+    try:
+        async with conn.begin_nested():
+            result = await conn.execute(update(jobs).where(where).values(status=PENDING, **values))
+    except IntegrityError:
+        if job.dedupe_key is None or (twin := await _pending_twin(conn, job)) is None:
+            raise
+        return await _coalesce(conn, job, twin, where, values)
+    return result.rowcount == 1
+
+
+async def _pending_twin(conn: AsyncConnection, job: Job):
+    stmt = select(jobs.c.id, jobs.c.run_at, jobs.c.priority, jobs.c.attempts).where(
+        jobs.c.brand == job.brand,
+        jobs.c.dedupe_key == job.dedupe_key,
+        jobs.c.status == PENDING,
+        jobs.c.id != job.id,
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return (await conn.execute(stmt)).first()
+
+
+async def _coalesce(conn: AsyncConnection, job: Job, twin, where, values: dict[str, Any]) -> bool:
+    reason = f"coalesced into pending job {twin.id} (same dedupe key): {values.get('last_error', job.last_error)}"
+    finished = await conn.execute(
         update(jobs)
-        .where(_held(job))
+        .where(where)
         .values(
-            status=PENDING,
-            run_at=utcnow() + timedelta(seconds=delay_s),
-            last_error=error,
-            worker_id=None,
+            status=DONE,
+            finished_at=utcnow(),
+            last_error=reason,
             lease_token=None,
             lease_expires_at=None,
         )
     )
-    return result.rowcount == 1
+    if finished.rowcount != 1:
+        return False
+    merged = {
+        "run_at": min(_aware(twin.run_at), values["run_at"]),
+        "priority": max(twin.priority, job.priority),
+        "attempts": max(twin.attempts, values["attempts"]),
+    }
+    if "last_error" in values:
+        merged["last_error"] = values["last_error"]
+    await conn.execute(update(jobs).where(jobs.c.id == twin.id).values(**merged))
+    return True
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands timestamps back naive (stored as UTC)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def bury(conn: AsyncConnection, job: Job, *, error: str) -> bool:
@@ -394,12 +458,11 @@ async def list_jobs(
 
 async def retry_now(conn: AsyncConnection, job_id: int) -> bool:
     """Give a dead (or waiting) job a fresh set of attempts, runnable now."""
-    result = await conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id, or_(jobs.c.status == DEAD, jobs.c.status == PENDING))
-        .values(status=PENDING, run_at=utcnow(), attempts=0, finished_at=None)
-    )
-    return result.rowcount == 1
+    job = await get(conn, job_id)
+    if job is None or job.status not in (DEAD, PENDING):
+        return False
+    where = and_(jobs.c.id == job_id, jobs.c.status == job.status)
+    return await _back_to_pending(conn, job, where, run_at=utcnow(), attempts=0, finished_at=None)
 
 
 async def purge(conn: AsyncConnection, *, older_than: timedelta, statuses=(DONE,), brand: str | None = None) -> int:
@@ -427,25 +490,20 @@ async def oldest_pending_age_s(conn: AsyncConnection, brand: str | None = None) 
     if oldest is None:
         return None
     if oldest.tzinfo is None:  # SQLite aggregate results bypass the column type
-        from datetime import UTC
-
         oldest = datetime.fromisoformat(str(oldest)).replace(tzinfo=UTC)
     return max(0.0, (utcnow() - oldest).total_seconds())
 
 
 async def release(conn: AsyncConnection, job: Job) -> bool:
     """Give a job back untried (graceful shutdown): pending now, and the interrupted attempt not counted."""
-    result = await conn.execute(
-        update(jobs)
-        .where(_held(job))
-        .values(
-            status=PENDING,
-            run_at=utcnow(),
-            attempts=jobs.c.attempts - 1,
-            last_error="released at worker shutdown",
-            worker_id=None,
-            lease_token=None,
-            lease_expires_at=None,
-        )
+    return await _back_to_pending(
+        conn,
+        job,
+        _held(job),
+        run_at=utcnow(),
+        attempts=max(0, job.attempts - 1),
+        last_error="released at worker shutdown",
+        worker_id=None,
+        lease_token=None,
+        lease_expires_at=None,
     )
-    return result.rowcount == 1
