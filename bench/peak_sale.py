@@ -19,8 +19,11 @@ orders and confirms shipments in both runs:
 Measured:
 
 - oversold units: the simulators' ground truth (``lockstep.sim.truth``), Centra order units Deposco cannot fulfil;
-- stock lag: for each churn receipt, the time from sending it to Deposco to the next Centra ``setStock`` of each
-  pool it moves (+5 units moves every pool's figure by at least one unit at the example brand's shares);
+- stock lag: for each churn receipt and each pool whose published figure it certainly moves, the time from
+  sending it to Deposco to the next Centra ``setStock`` of that (pool, SKU). +5 units moves a pool's floored
+  share by at least one unit at the example brand's shares, but not a figure held at zero by the safety buffer
+  (``us-export`` has 0.2 of a facility with a few units at first): those pairs change nothing in Centra, have
+  no lag, and are counted apart (``lag_samples_left_out_unmoved``);
 - rows per mutation: sizes per Lockstep ``setStock`` mutation.
 
 The last line is one JSON object:
@@ -41,6 +44,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import tempfile
 import time
 from datetime import datetime
@@ -151,7 +155,7 @@ async def run(args, mode: str) -> dict:
         runtime = Runtime(Settings(), LoadResult(brands={pointed.brand: measured}), engine, secrets=secrets)
         stop = asyncio.Event()
         background: list[asyncio.Task] = []
-        churn: list[tuple[datetime, str, str]] = []
+        churn: list[tuple[datetime, str, str, float, int]] = []
 
         async def on_seeded(endpoints) -> None:
             """Set-up before the clock starts (unmeasured): item master, first stock publish, then Lockstep runs."""
@@ -217,7 +221,7 @@ async def run(args, mode: str) -> dict:
     oversold = summary["truth"].get("oversold", {})
     outcomes = summary["events"]["outcomes"]
     writer = LOCKSTEP_WRITES if mode == "lockstep" else BASELINE_WRITES
-    lags = stock_lags(snapshot, pointed, churn, writer)
+    lags, unmoved = stock_lags(snapshot, pointed, churn, writer)
     writes = [c for c in snapshot["stock_changes"].values() if c["description"] == writer]
     return {
         "mode": mode,
@@ -230,6 +234,7 @@ async def run(args, mode: str) -> dict:
         "oversold_cells": oversold.get("cells"),
         "not_in_deposco_at_end": summary["truth"].get("missing_in_deposco", {}).get("orders"),
         "lag_samples": len(lags),
+        "lag_samples_left_out_unmoved": unmoved,
         "p50_stock_lag_s": _quantile(lags, 0.5),
         "p99_stock_lag_s": _quantile(lags, 0.99),
         "stock_mutations": len(writes),
@@ -267,7 +272,8 @@ async def _empty(engine) -> None:
 
 async def stock_churn(sims, topology, args, deadline: float, sent: list) -> None:
     """``--stock-changes-per-s`` receipts of +5 units on random live (facility, item) cells, in batches of one
-    facility's lines every 50 ms; each change is recorded with the moment it was sent."""
+    facility's lines every 50 ms; each change is recorded with the moment it was sent and the ATP it left (the
+    simulator answers with the cell's figures after the batch)."""
     import random
 
     rng = random.Random(args.seed)
@@ -282,16 +288,33 @@ async def stock_churn(sims, topology, args, deadline: float, sent: list) -> None
                 if not lines:
                     continue
                 at = utcnow()
-                body = {"facility": facility, "lines": [{"itemNumber": i, "quantity": 5} for i in lines]}
-                (await d_http.post("/_sim/receipts", json=body)).raise_for_status()
-                sent += [(at, facility, item) for item in lines]
+                body = {"facility": facility, "lines": [{"itemNumber": i, "quantity": RECEIPT} for i in lines]}
+                answer = await d_http.post("/_sim/receipts", json=body)
+                answer.raise_for_status()
+                after = {row["itemNumber"]: float(row["atpQty"]) for row in answer.json()["rows"]}
+                counts = {item: lines.count(item) for item in set(lines)}
+                sent += [(at, facility, item, after[item], counts[item]) for item in lines]
                 done += len(lines)
             await asyncio.sleep(0.05)
 
 
-def stock_lags(snapshot: dict, topology, churn: list, writer: str) -> list[float]:
-    """Per churn receipt and pool it moves: seconds to the next write of that (pool, SKU) by ``writer`` (the
-    stock change's description)."""
+RECEIPT = 5  # units per churn receipt
+
+
+def moves_figure(share: float, buffer: int, atp_after: float, received: int) -> bool:
+    """Whether a receipt certainly changes the pool's published figure: its floored share of the facility grows,
+    and that share alone already clears the safety buffer (the figure is clamped at zero; the pool's other
+    facilities and in-flight units only add to it). A receipt that leaves the figure at zero changes nothing in
+    Centra, so it has no lag to measure; counted in, it took the time to some later, unrelated write."""
+    before = math.floor(share * (atp_after - received) + 1e-9)
+    after = math.floor(share * atp_after + 1e-9)
+    return after > before and after - buffer > 0
+
+
+def stock_lags(snapshot: dict, topology, churn: list, writer: str) -> tuple[list[float], int]:
+    """Per churn receipt and pool whose figure it moves (:func:`moves_figure`): seconds to the next write of that
+    (pool, SKU) by ``writer`` (the stock change's description). Also the number of (receipt, pool) pairs left out
+    because the figure did not move."""
     warehouses = {int(w["id"]): w["name"] for w in snapshot["warehouses"].values()}
     skus = {int(z["id"]): z["sku"] for z in snapshot["sizes"].values()}
     pool_of = {p.centra_warehouse: p.id for p in topology.pools}
@@ -305,14 +328,17 @@ def stock_lags(snapshot: dict, topology, churn: list, writer: str) -> list[float
             writes.setdefault((pool, skus.get(int(size_id), "")), []).append(at)
     for times in writes.values():
         times.sort()
-    lags = []
-    for at, facility, item in churn:
-        for pool, _ in topology.pools_for_facility(facility):
+    lags, unmoved = [], 0
+    for at, facility, item, atp_after, count in churn:
+        for pool, share in topology.pools_for_facility(facility):
+            if not moves_figure(share, topology.safety_buffer(pool, item), atp_after, RECEIPT * count):
+                unmoved += 1
+                continue
             times = writes.get((pool, item), [])
             later = next((t for t in times if t >= at), None)
             if later is not None:
                 lags.append((later - at).total_seconds())
-    return lags
+    return lags, unmoved
 
 
 def _quantile(values: list[float], q: float) -> float | None:

@@ -99,6 +99,23 @@ def test_publish_order_decreases_to_low_stock_first_then_decreases_then_increase
     assert StockChange("X", 0, None).delta == 0
 
 
+def test_within_an_urgency_the_longest_waiting_go_first():
+    """What does not fit one mutation waits for the next; newer changes must not keep jumping ahead of it."""
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    since = {"OLD": t0, "NEW": t0 + timedelta(seconds=5), "DROP": t0 + timedelta(seconds=9)}
+    changes = changes_to_send(
+        {"OLD": 6, "NEW": 50, "DROP": 0, "NEVER": 4},
+        {"OLD": 5, "NEW": 5, "DROP": 9, "NEVER": 1},
+        low_stock_threshold=2,
+        waiting_since=since,
+    )
+    # the decrease still leads, however recent; among the increases the oldest first, whatever their size,
+    # and a key with no recorded wait last
+    assert [c.sku for c in changes] == ["DROP", "OLD", "NEW", "NEVER"]
+
+
 # --- properties ---------------------------------------------------------------------------------------
 
 shares_st = st.floats(min_value=0.01, max_value=1.0, allow_nan=False)

@@ -43,8 +43,8 @@ BUDGET_GRANTS = Counter("lockstep_budget_grants_total", "Calls admitted by the r
 
 
 class Priority(IntEnum):
-    URGENT = -1  # Deposco's stock-changes feed: one request a scan tick, and every stock figure waits on it
-    HIGH = 0  # stock decreases, shipment confirmations: what stops overselling and notifies customers
+    URGENT = -1  # stock: Deposco's changes feed and Centra's setStock (one request each, every figure waits on it)
+    HIGH = 0  # order exports and fetches: the in-flight units the stock figures count on
     NORMAL = 1
     LOW = 2  # item-master updates, reconciliation reads: can wait
 
@@ -74,6 +74,32 @@ def _impatient(started: float, now: float, wait: float) -> None:
     limit = _PATIENCE.get()
     if limit is not None and (now - started) + wait > limit:
         raise BudgetBusy(f"no budget within {limit:g} s")
+
+
+_PREPAID: ContextVar[list | None] = ContextVar("budget_prepaid", default=None)
+
+
+@contextmanager
+def prepaid(budget: object, names: tuple[str, ...]) -> Iterator[None]:
+    """The first call made inside on ``budget`` with buckets ``names`` was granted already: it does not wait again.
+
+    For a caller whose request depends on *when* it goes: a stock publish waits for its mutation first and
+    computes the figures after, so what it writes is as fresh as the moment it may write (computed before, a
+    sale's figures were the budget wait old when they landed, and changes read during the wait missed them)."""
+    token = _PREPAID.set([budget, tuple(names)])
+    try:
+        yield
+    finally:
+        _PREPAID.reset(token)
+
+
+def take_prepaid(budget: object, names: tuple[str, ...]) -> bool:
+    """Spend the grant :func:`prepaid` holds for this budget and buckets, once; False if there is none."""
+    held = _PREPAID.get()
+    if held is None or held[0] is not budget or held[1] != tuple(names):
+        return False
+    held[0] = None
+    return True
 
 
 # Precedence stops where a priority (with those below it) got less than this share of the recent grants.

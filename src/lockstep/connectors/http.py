@@ -28,7 +28,7 @@ from prometheus_client import Counter, Histogram
 
 from lockstep.clock import utcnow
 from lockstep.config.secrets import redact
-from lockstep.connectors.budget import Priority
+from lockstep.connectors.budget import Priority, take_prepaid
 from lockstep.connectors.errors import AuthFailed, ConnectorError, Permanent, RateLimited, Transient
 
 log = structlog.get_logger("lockstep.connectors")
@@ -127,7 +127,7 @@ class HttpCaller:
         refreshed = False
         while True:
             attempt += 1
-            if self.budget is not None:
+            if self.budget is not None and not (attempt == 1 and take_prepaid(self.budget, buckets)):
                 await self.budget.acquire(*buckets, priority=priority)
             request = await build()
             started = time.perf_counter()

@@ -382,3 +382,32 @@ async def test_from_topology_uses_the_brand_url_key_and_budget() -> None:
     finally:
         await client.aclose()
     assert client.http.is_closed
+
+
+async def test_a_mutation_slot_is_granted_once_and_spent_by_the_first_mutation_inside() -> None:
+    """The publisher waits for its slot, then decides what to write: the write must not wait (or pay) again;
+    a second mutation inside, and a read on another budget, pay as usual."""
+    fake = FakeCentra(LockstepSetStock=[payload("setStock", stockChanges=[{"id": 1}])] * 2)
+    budget = RecordingBudget()
+    client, _ = make_client(fake, budget=budget, stock_batch_size=2)
+    async with client.mutation_slot(priority=Priority.URGENT):
+        assert budget.grants == [(("requests", "mutations"), Priority.URGENT)]
+        await client.set_stock("EU Main", [("A", 1), ("B", 2)], priority=Priority.URGENT)
+        assert len(budget.grants) == 1 and len(fake.calls) == 1
+        await client.set_stock("EU Main", [("C", 3)], priority=Priority.URGENT)
+    assert len(budget.grants) == 2 and len(fake.calls) == 2
+    await client.set_stock("EU Main", [("D", 4)], priority=Priority.HIGH)
+    assert budget.grants[-1] == (("requests", "mutations"), Priority.HIGH) and len(budget.grants) == 3
+
+
+async def test_a_slot_is_not_spent_by_a_read() -> None:
+    fake = FakeCentra(
+        LockstepWarehouses=[data(warehouses=[])],
+        LockstepSetStock=[payload("setStock", stockChanges=[{"id": 1}])],
+    )
+    budget = RecordingBudget()
+    client, _ = make_client(fake, budget=budget)
+    async with client.mutation_slot(priority=Priority.URGENT):
+        await client.list_warehouses(priority=Priority.LOW)  # pays for itself: a read, not the mutation
+        await client.set_stock("EU Main", [("A", 1)], priority=Priority.URGENT)  # the prepaid slot
+    assert budget.grants == [(("requests", "mutations"), Priority.URGENT), (("requests",), Priority.LOW)]

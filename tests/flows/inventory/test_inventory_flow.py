@@ -9,6 +9,7 @@ import math
 
 from sqlalchemy import select
 
+from lockstep.clock import utcnow
 from lockstep.store import stock as stock_store
 from tests.flows.harness import brand_world
 from tests.flows.orders.test_orders_cli import lockstep
@@ -285,3 +286,70 @@ async def test_drift_from_another_writer_is_found_corrected_and_cleared_from_the
         again = cli("stock", "reconcile", "--full")
         assert "0 drifting" in again.stdout and "1 back within tolerance" in again.stdout
         assert "no drift" in cli("stock", "drift").stdout
+
+
+async def test_a_publish_writes_what_holds_after_its_budget_wait_one_mutation_per_run(db_url, tmp_path, monkeypatch):
+    """A sale's publish spends most of its time waiting for Centra's mutation budget. What it writes is computed
+    after that wait: a reading that lands during the wait goes out in the same mutation. With more changes than
+    one batch, each run sends one ``setStock`` and runs again, until every figure is in Centra."""
+    from lockstep.connectors.centra.client import CentraClient
+    from lockstep.domain.model import StockReading
+    from lockstep.flows.inventory.ingest import take_readings
+
+    async with stock_world(db_url, tmp_path) as world:
+        inventory = world.topology.inventory.model_copy(update={"publish_batch_size": 7})
+        world.use_topology(world.topology.model_copy(update={"inventory": inventory}))
+        await scan_and_publish(world)  # the first pass: more figures per pool than one batch
+
+        def ours():
+            return [c for c in world.sims.centra_app.sim.state.stock_changes.values() if "Lockstep" in c.description]
+
+        first = ours()
+        assert max(len(c.lines) for c in first) == 7 and len(first) > 3
+        for pool in ("eu", "uk", "us-export"):
+            for item in [i.item for i in world.seeded.items]:
+                assert centra_level(world, pool, item)[0] == expected(world, pool, item), (pool, item)
+
+        a, b = (i.item for i in world.seeded.items[:2])
+        late = StockReading("SE-STO", b, on_hand=41, atp=41, as_of=utcnow())
+        waits: list[int] = []
+        real_slot = CentraClient.mutation_slot
+
+        @contextlib.asynccontextmanager
+        async def slot_during_which_a_reading_lands(self, *, priority):
+            async with real_slot(self, priority=priority):
+                waits.append(len(ours()))
+                if len(waits) == 1:  # Deposco's new figure for b is stored while the first publish waits
+                    async with world.runtime.engine.begin() as conn:
+                        await take_readings(conn, world.topology, [late], reason="reading", now=utcnow())
+                yield
+
+        monkeypatch.setattr(CentraClient, "mutation_slot", slot_during_which_a_reading_lands)
+        async with world.runtime.engine.begin() as conn:  # a changes a moment before: eu and uk publish
+            early = StockReading("SE-STO", a, on_hand=40, atp=40, as_of=utcnow())
+            await take_readings(conn, world.topology, [early], reason="reading", now=utcnow())
+        await world.run_jobs(horizon_s=1.0)
+
+        later = ours()[len(first) :]
+        assert len(later) == len(waits) >= 2  # eu and uk; one mutation per wait, none paid twice
+        skus = {z.id: z.sku for z in world.sims.centra_app.sim.state.sizes.values()}
+        written = [{skus[size] for size, _ in change.lines} for change in later]
+        # the reading that landed during the first wait went out in the mutation that wait was for (a publish of
+        # the other pool running alongside may have planned before it landed, and then runs once more for b)
+        assert {a, b} in written and all(sizes <= {a, b} for sizes in written)
+        atp = {("SE-STO", a): 40, ("SE-STO", b): 41}
+        for pool in ("eu", "uk"):
+            for item in (a, b):
+                assert centra_level(world, pool, item)[0] == expected_with(world, pool, item, atp), (pool, item)
+        async with world.runtime.engine.connect() as conn:
+            assert await stock_store.oldest_dirty(conn) == {}
+
+
+def expected_with(world, pool: str, sku: str, atp: dict) -> int:
+    """:func:`expected` where Lockstep's reading differs from the simulator's (a reading injected by the test)."""
+    topology = world.topology
+    part = sum(
+        math.floor(entry.share * atp.get((entry.facility, sku), deposco_atp(world, entry.facility, sku)) + 1e-9)
+        for entry in topology.live_facilities_for_pool(pool)
+    )
+    return max(0, part - topology.safety_buffer(pool, sku))

@@ -24,6 +24,7 @@ Field names live in :mod:`.translate` and the documents in :mod:`.queries`; this
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import weakref
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -36,7 +37,7 @@ import structlog
 
 from lockstep.config.secrets import register_secret
 from lockstep.config.topology import BrandTopology
-from lockstep.connectors.budget import Priority
+from lockstep.connectors.budget import Priority, prepaid
 from lockstep.connectors.centra import queries as q
 from lockstep.connectors.centra import translate as t
 from lockstep.connectors.centra.translate import (
@@ -507,6 +508,19 @@ class CentraClient:
         return warnings
 
     # --- stock --------------------------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def mutation_slot(self, *, priority: Priority) -> AsyncIterator[None]:
+        """Wait for one mutation's budget now; the first mutation made inside spends it without waiting again.
+
+        So a caller can decide *what* to send after the wait (see :func:`lockstep.connectors.budget.prepaid`).
+        A slot left unused is not given back: Centra did not count it, only this budget did."""
+        if self.budget is None:
+            yield
+            return
+        await self.budget.acquire(*WRITE, priority=priority)
+        with prepaid(self.budget, WRITE):
+            yield
 
     async def set_stock(
         self,

@@ -3,16 +3,17 @@
 ``inventory.publish`` {pool} runs in the pool's lane (``pool:<id>``), the lane shipment confirmations use: a
 Centra shipment completion can never land between computing a figure and writing it (DESIGN §4). Each run:
 
-1. reads the pool's oldest dirty keys (at most ``MAX_KEYS_PER_RUN``; a bigger backlog re-enqueues the job);
-2. computes every figure from the latest data — readings, in-flight units, buffers — at send time, so a burst of
-   changes to one SKU costs one computation and at most one write;
+1. reads the pool's oldest dirty keys (at most ``MAX_KEYS_PER_RUN``) and, if any value differs from what
+   Centra holds, waits for one mutation of Centra's budget (first in line, see ``write_batches``);
+2. then — after the wait, which is most of a publish during a sale — reads the keys again and computes every
+   figure from the latest data (readings, in-flight units, buffers), so a burst of changes to one SKU costs one
+   computation and at most one write, and changes read while it waited go out with it;
 3. keeps only values that differ from what Centra holds (``stock_published``: what Lockstep last wrote, lowered
    by every Centra shipment completed since), sorted by urgency: decreases to the low-stock threshold or below,
    then other decreases, then increases;
-4. writes them in ``setStock`` batches of ``publish_batch_size`` sizes, most urgent first — a batch with a
-   decrease at HIGH priority on the Centra budget, and one of increases only too (restocks are sales waiting;
-   decreases still lead) — recording each batch as it lands (a crash re-sends an absolute value:
-   harmless);
+4. writes the most urgent ``publish_batch_size`` of them in one ``setStock`` and records it (a crash re-sends an
+   absolute value: harmless); more left to write stays dirty and runs the job again, each run with its own
+   wait and fresh figures;
 5. clears the keys it handled unless they were dirtied again meanwhile.
 
 A figure that is unknown (a live facility without a reading) is not written; the key is cleared and the reason
@@ -30,7 +31,7 @@ import structlog
 
 from lockstep.clock import utcnow
 from lockstep.connectors.budget import Priority
-from lockstep.domain.stock import StockChange, StockFigure, Urgency, centra_physical, changes_to_send, urgency
+from lockstep.domain.stock import StockChange, StockFigure, centra_physical, changes_to_send
 from lockstep.flows.inventory.ingest import PUBLISH, enqueue_publish
 from lockstep.queue import JobContext, TaskRegistry
 from lockstep.store import exceptions as exc_store
@@ -39,7 +40,10 @@ from lockstep.store import stock as store
 log = structlog.get_logger("lockstep.inventory")
 
 MAX_KEYS_PER_RUN = 5000
-INCREASE_PRIORITY = Priority.HIGH  # see write_batches
+# Every stock write goes first on Centra's budget (see write_batches): one request carries up to a batch of
+# sizes for a pool, the publisher sends at most one at a time per pool, and the budget's starvation floor still
+# leaves order fetches and shipment confirmations their share.
+STOCK_WRITE_PRIORITY = Priority.URGENT
 REJECTED_KIND = "stock_write_rejected"
 
 
@@ -69,74 +73,79 @@ def terms_of(figure: StockFigure) -> dict[str, Any]:
     return terms
 
 
-def write_batches(
-    changes: list[StockChange], low_stock_threshold: int, batch_size: int
-) -> list[tuple[list[StockChange], Priority]]:
+def write_batches(changes: list[StockChange], batch_size: int) -> list[list[StockChange]]:
     """``setStock`` batches, most urgent first. ``changes`` come sorted by urgency; one mutation writes all its
     sizes at once, so the order only matters across batches — and Centra's mutation budget (Growth: 2/s for
     everything, shipments included) is what a sale runs short of, so sizes are never split by urgency into
-    extra mutations. A batch with any decrease goes at HIGH priority, and so does one of increases only
-    (``INCREASE_PRIORITY``): the budget is shared with order fetches, which are HIGH while an order is on its way
-    to Deposco, and at NORMAL a sale's restocks waited behind them (peak-sale churn run: stock-lag p99 32 s at
-    NORMAL, 11 s at HIGH). Decreases still go first: they lead the first batch, and batches go in order."""
-    batches = []
-    for start in range(0, len(changes), batch_size):
-        chunk = changes[start : start + batch_size]
-        urgent = any(urgency(c, low_stock_threshold) != Urgency.INCREASE for c in chunk)
-        batches.append((chunk, Priority.HIGH if urgent else INCREASE_PRIORITY))
-    return batches
+    extra mutations. Decreases lead the first batch.
+
+    Every batch goes at ``STOCK_WRITE_PRIORITY``, increases too (restocks are sales waiting). At HIGH, level with
+    the order fetches that share Centra's 6 requests/s on Growth, a sale's stock writes waited for a request
+    slot up to 6.7 s (peak-sale churn run: lag p99 10.6 s); at NORMAL the restocks waited 32 s."""
+    return [changes[start : start + batch_size] for start in range(0, len(changes), batch_size)]
 
 
-async def publish(ctx: JobContext) -> None:
-    pool = str(ctx.payload["pool"])
-    topology = ctx.services.brands[ctx.brand]
-    brand = ctx.brand
-    engine = ctx.services.engine
-    pool_config = topology.pool(pool)
-    settings = topology.inventory
-
+async def _plan(engine: Any, topology: Any, pool: str) -> tuple[list, dict[str, StockFigure], list[StockChange]]:
+    """The pool's oldest dirty keys, their figures now, and the values that differ from what Centra holds."""
     async with engine.connect() as conn:
-        keys = await store.dirty_keys(conn, brand, pool, limit=MAX_KEYS_PER_RUN)
+        keys = await store.dirty_keys(conn, topology.brand, pool, limit=MAX_KEYS_PER_RUN)
         if not keys or not topology.live_facilities_for_pool(pool):
-            figures, believed = {}, {}
-        else:
-            skus = [k.sku for k in keys]
-            figures = await compute_figures(conn, topology, pool, skus)
-            believed = await store.believed(conn, brand, pool, skus)
-
+            return keys, {}, []
+        skus = [k.sku for k in keys]
+        figures = await compute_figures(conn, topology, pool, skus)
+        believed = await store.believed(conn, topology.brand, pool, skus)
     unknown = sorted(sku for sku, figure in figures.items() if figure.value is None)
     if unknown:
         log.warning("stock figure unknown: a live facility has no reading", pool=pool, skus=unknown[:10])
     computed = {sku: f.value for sku, f in figures.items() if f.value is not None}
-    changes = changes_to_send(computed, believed, settings.low_stock_threshold)
+    since = {k.sku: k.since for k in keys}
+    return keys, figures, changes_to_send(computed, believed, topology.inventory.low_stock_threshold, since)
 
-    centra = ctx.services.centra(brand) if changes else None
+
+async def publish(ctx: JobContext) -> None:
+    """One ``setStock`` per run, computed after its mutation budget is granted; more to send runs the job again."""
+    pool = str(ctx.payload["pool"])
+    topology = ctx.services.brands[ctx.brand]
+    brand = ctx.brand
+    engine = ctx.services.engine
+    settings = topology.inventory
+
+    keys, figures, changes = await _plan(engine, topology, pool)
+    batch: list[StockChange] = []
     rejected: list[tuple[str, str]] = []
-    for chunk, priority in write_batches(changes, settings.low_stock_threshold, settings.publish_batch_size):
-        result = await centra.set_stock(
-            pool_config.centra_warehouse,
-            [(c.sku, c.new) for c in chunk],
-            priority=priority,
-            batch_size=settings.publish_batch_size,
-        )
-        refused = {key for key, _ in result.rejected}
-        rejected += list(result.rejected)
+    if changes:
+        centra = ctx.services.centra(brand)
+        # During a sale the wait for Centra's mutation budget is most of a publish: what it sends is decided after
+        # the wait, from the data of that moment (changes read while it waited go out with it).
+        async with centra.mutation_slot(priority=STOCK_WRITE_PRIORITY):
+            keys, figures, changes = await _plan(engine, topology, pool)
+            if changes:
+                batch = write_batches(changes, settings.publish_batch_size)[0]
+                result = await centra.set_stock(
+                    topology.pool(pool).centra_warehouse,
+                    [(c.sku, c.new) for c in batch],
+                    priority=STOCK_WRITE_PRIORITY,
+                    batch_size=settings.publish_batch_size,
+                )
+                rejected = list(result.rejected)
+        refused = {key for key, _ in rejected}
         async with engine.begin() as conn:
             await store.record_published(
                 conn,
                 brand,
                 pool,
-                {c.sku: (c.new, terms_of(figures[c.sku])) for c in chunk if c.sku not in refused},
+                {c.sku: (c.new, terms_of(figures[c.sku])) for c in batch if c.sku not in refused},
                 now=utcnow(),
             )
 
+    waiting = {c.sku for c in changes} - {c.sku for c in batch}  # beyond this run's one mutation: still dirty
     async with ctx.transaction() as conn:
-        await store.clear_dirty(conn, brand, keys)
+        await store.clear_dirty(conn, brand, [k for k in keys if k.sku not in waiting])
         await _settle_rejections(conn, topology, pool, rejected)
-        if len(keys) >= MAX_KEYS_PER_RUN:
+        if waiting or len(keys) >= MAX_KEYS_PER_RUN:
             await enqueue_publish(conn, brand, pool)
-    if changes:
-        log.info("stock published", pool=pool, sizes=len(changes) - len(rejected), refused=len(rejected))
+    if batch:
+        log.info("stock published", pool=pool, sizes=len(batch) - len(rejected), refused=len(rejected))
 
 
 async def _settle_rejections(conn: Any, topology: Any, pool: str, rejected: list[tuple[str, str]]) -> None:
