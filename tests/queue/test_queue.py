@@ -371,3 +371,60 @@ async def test_a_twin_committed_after_the_check_still_folds(engine, monkeypatch)
     assert len(looks) == 2
     assert (await _row(engine, running.id)).status == q.DONE
     assert (await _row(engine, twin)).status == q.PENDING
+
+
+async def test_transaction_per_chunk_commits_each_chunk_and_finishes_with_the_job(engine):
+    """Chunks commit one by one (a crash re-runs the job, which applies them again); the finish step (a cursor)
+    commits with the job's completion only; a failing chunk leaves the earlier ones and no finish."""
+    from lockstep.store import cursors
+
+    registry = TaskRegistry()
+    chunks_seen: list[list[int]] = []
+
+    @registry.task("apply", retry=RetryPolicy(base_s=0.01, cap_s=0.01))
+    async def apply_all(ctx):
+        async def apply(conn, chunk):
+            chunks_seen.append(list(chunk))
+            if len(chunks_seen) == 3:
+                raise TransientError("the third chunk fails once")
+            for n in chunk:
+                await cursors.write(conn, brand="b", name=f"item-{n}", value=str(len(chunks_seen)))
+
+        async def finish(conn):
+            await cursors.write(conn, brand="b", name="done", value="yes")
+
+        await ctx.transaction_per_chunk(list(range(5)), 2, apply, finish)
+
+    async with engine.begin() as conn:
+        job_id = await enqueue(conn, brand="b", task="apply")
+    await run_until_idle(engine, registry)
+    async with engine.connect() as conn:
+        assert await cursors.read(conn, brand="b", name="item-1") == "1"  # the first chunk stayed committed
+        assert await cursors.read(conn, brand="b", name="done") is None
+    await asyncio.sleep(0.05)  # the retry's delay
+    await run_until_idle(engine, registry)
+    assert chunks_seen == [[0, 1], [2, 3], [4], [0, 1], [2, 3], [4]]
+    async with engine.connect() as conn:
+        values = {n: await cursors.read(conn, brand="b", name=f"item-{n}") for n in range(5)}
+        assert values == {0: "4", 1: "4", 2: "5", 3: "5", 4: "6"}  # the second run's chunks, applied again
+        assert await cursors.read(conn, brand="b", name="done") == "yes"
+        assert (await q.get(conn, job_id)).status == q.DONE
+
+
+async def test_transaction_per_chunk_with_nothing_to_apply_still_completes(engine):
+    registry = TaskRegistry()
+    calls: list[int] = []
+
+    @registry.task("empty")
+    async def empty(ctx):
+        async def apply(conn, chunk):
+            calls.append(len(chunk))
+
+        await ctx.transaction_per_chunk([], 50, apply)
+
+    async with engine.begin() as conn:
+        job_id = await enqueue(conn, brand="b", task="empty")
+    await run_until_idle(engine, registry)
+    assert calls == [0]
+    async with engine.connect() as conn:
+        assert (await q.get(conn, job_id)).status == q.DONE

@@ -309,7 +309,11 @@ class InventorySettings(_Model):
     )
     publish_batch_size: int = Field(200, ge=1, le=1000, description="sizes per Centra setStock mutation")
     publish_coalesce_seconds: float = Field(
-        0.5, ge=0, le=60, description="a publish waits this long for more changes of its pool (fewer mutations)"
+        0.0,
+        ge=0,
+        le=60,
+        description="a publish waits this long for more changes of its pool: fewer mutations, later stock "
+        "(a scan tick's changes already go out together, and under load the wait for Centra's budget coalesces)",
     )
     correct_drift: bool = Field(True, description="reconciliation rewrites drifting Centra stock")
     scan_overlap_seconds: int = Field(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -80,6 +81,7 @@ FETCH_BATCH, EXPORT_BATCH = 50, 50
 FETCH_CALLS, EXPORT_CALLS = 2, 2
 INCIDENTS = "orders.incidents"
 REFETCH_CURSOR = "orders.centra_updated_after"
+APPLY_CHUNK = 50  # orders a re-fetch applies per transaction (see JobContext.transaction_per_chunk)
 QUARANTINE_KINDS = (
     "unroutable_order",
     "facility_not_live",
@@ -430,9 +432,11 @@ async def refetch(ctx: JobContext) -> None:
     changed: list[Order] = []
     async for order in ctx.services.centra(ctx.brand).iter_orders(updated_after=since, priority=Priority.LOW):
         changed.append(order)
-    async with ctx.transaction() as conn:
-        newest = datetime.fromisoformat(cursor) if cursor else since
-        for order in changed:
+    newest = datetime.fromisoformat(cursor) if cursor else since
+
+    async def apply_changed(conn, orders: Sequence[Order]) -> None:
+        nonlocal newest
+        for order in orders:
             known = await store.get(conn, ctx.brand, order.number)
             # Centra's updatedAt has whole seconds: a change in the same second as the version we hold (a hold
             # lifted right after checkout) keeps the timestamp, so a changed snapshot counts as a change too.
@@ -445,7 +449,11 @@ async def refetch(ctx: JobContext) -> None:
                 await apply(conn, ctx.services, ctx.brand, order)
             if order.updated_at is not None and order.updated_at > newest:
                 newest = order.updated_at
+
+    async def advance(conn) -> None:
         await cursors.write(conn, brand=ctx.brand, name=REFETCH_CURSOR, value=newest.isoformat())
+
+    await ctx.transaction_per_chunk(changed, APPLY_CHUNK, apply_changed, advance)
 
 
 _SUBSCRIBED: weakref.WeakSet = weakref.WeakSet()  # Centra clients (one per brand and process) that subscribed

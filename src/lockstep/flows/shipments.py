@@ -37,6 +37,7 @@ it, without trusting local state (DESIGN §3.3). A brand whose other tools need 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -77,6 +78,7 @@ POLL, CONFIRM, COMPLETE, HINT, MONITOR = (
     "monitor.shipments",
 )
 POLL_CURSOR = "shipments.deposco_updated_after"
+POLL_CHUNK = 50  # shipments a poll records per transaction (see JobContext.transaction_per_chunk)
 CONFIRM_PRIORITY = 7  # a waiting customer and an open order-to-cash cycle: ahead of routine work
 # Budget priority of the flow's calls: NORMAL, below the calls that stop overselling (stock decreases to
 # Centra, order exports and stock readings from Deposco). At peak on the Growth tier, Centra's 2 mutations/s
@@ -109,14 +111,20 @@ async def poll(ctx: JobContext) -> None:
         seen.append(shipment)
     # Timestamps are not unique: a fixed order (time, then id) makes the outcome independent of page order.
     seen.sort(key=lambda s: (s.updated_at or since, s.shipment_id))
-    async with ctx.transaction() as conn:
-        newest = datetime.fromisoformat(cursor) if cursor else since
-        known = await store.by_deposco_ids(conn, ctx.brand, [s.shipment_id for s in seen])
-        for shipment in seen:
+    newest = datetime.fromisoformat(cursor) if cursor else since
+
+    async def record(conn, shipments: Sequence[WarehouseShipment]) -> None:
+        nonlocal newest
+        known = await store.by_deposco_ids(conn, ctx.brand, [s.shipment_id for s in shipments])
+        for shipment in shipments:
             await detect(conn, ctx.services, ctx.brand, shipment, known)
             if shipment.updated_at is not None and shipment.updated_at > newest:
                 newest = shipment.updated_at
+
+    async def advance(conn) -> None:
         await cursors.write(conn, brand=ctx.brand, name=POLL_CURSOR, value=newest.isoformat())
+
+    await ctx.transaction_per_chunk(seen, POLL_CHUNK, record, advance)
 
 
 async def detect(

@@ -16,7 +16,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +84,29 @@ class JobContext:
                     lost = sorted(j.id for j in self.jobs if j.id not in ours)
                     raise LeaseLost(f"jobs {lost}: lease lost before completion; changes of the batch rolled back")
         self.completed = True
+
+    async def transaction_per_chunk(
+        self,
+        items: Sequence[Any],
+        size: int,
+        apply: Callable[[AsyncConnection, Sequence[Any]], Awaitable[None]],
+        finish: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> None:
+        """``apply`` to ``items`` ``size`` at a time, one transaction each; the last chunk and ``finish`` (a cursor
+        write, say) go in the job's final transaction.
+
+        For work that re-reads a window (a poll's overlap) and applies idempotently: on SQLite a transaction holds
+        the process's only writer, and a sale's re-fetch of a few thousand orders in one held it for 3 s while
+        the stock scan and publish waited. A crash between chunks re-runs the job, which applies the same items
+        again to the same effect; the cursor moves only with the last chunk."""
+        chunks = [items[start : start + size] for start in range(0, len(items), size)] or [items[:0]]
+        for chunk in chunks[:-1]:
+            async with self.engine.begin() as conn:
+                await apply(conn, chunk)
+        async with self.transaction() as conn:
+            await apply(conn, chunks[-1])
+            if finish is not None:
+                await finish(conn)
 
 
 class _BatchCompleter:
