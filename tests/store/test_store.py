@@ -6,7 +6,7 @@ import asyncio
 
 from lockstep.store import audit, cursors, inbox, migrate
 from lockstep.store import exceptions as exc_store
-from lockstep.store.db import create_engine
+from lockstep.store.db import create_engine, read_only
 
 
 async def test_migrations_are_current_and_idempotent(engine):
@@ -114,6 +114,26 @@ async def test_cursor_written_with_its_data_or_not_at_all(engine):
         await cursors.write(conn, brand="b", name="orders.updated_after", value="a")
         await cursors.write(conn, brand="b", name="orders.updated_after", value="b")
         assert await cursors.read(conn, brand="b", name="orders.updated_after") == "b"
+
+
+async def test_a_read_only_connection_neither_waits_for_nor_holds_up_the_writer(engine):
+    """While a write transaction is open (on SQLite it holds the process's writer gate), a read-only connection
+    reads at once and sees what was committed, not the open transaction's rows; a writer queued meanwhile does
+    not wait for the reader."""
+    async with engine.begin() as conn:
+        await cursors.write(conn, brand="b", name="c", value="committed")
+    async with engine.begin() as writer:
+        await cursors.write(writer, brand="b", name="c", value="not yet")
+        async with read_only(engine) as reader:
+            seen = await asyncio.wait_for(cursors.read(reader, brand="b", name="c"), 2.0)
+            assert seen == "committed"
+            # the reader's snapshot stays open; the open writer commits without waiting on it
+    async with read_only(engine) as reader:
+        assert await cursors.read(reader, brand="b", name="c") == "not yet"
+        async with engine.begin() as other:
+            await asyncio.wait_for(cursors.write(other, brand="b", name="c", value="later"), 2.0)
+    async with read_only(engine) as reader:
+        assert await cursors.read(reader, brand="b", name="c") == "later"
 
 
 async def test_audit_log_records_actions(engine):

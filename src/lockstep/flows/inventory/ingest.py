@@ -40,6 +40,7 @@ from lockstep.domain.model import StockReading
 from lockstep.queue import JobContext, TaskRegistry, enqueue
 from lockstep.store import cursors
 from lockstep.store import stock as store
+from lockstep.store.db import read_only
 from lockstep.store.items import item_coverage
 
 log = structlog.get_logger("lockstep.inventory")
@@ -117,7 +118,7 @@ async def scan(ctx: JobContext) -> None:
     deposco = ctx.services.deposco(ctx.brand)
     live = _live_facilities(topology)
     asked_at = utcnow()
-    async with ctx.services.engine.connect() as conn:
+    async with read_only(ctx.services.engine) as conn:
         swept = await cursors.read(conn, brand=ctx.brand, name=SWEPT_AT)
         after = await cursors.read(conn, brand=ctx.brand, name=ROLLING_CURSOR)
         last_rolled = await cursors.read(conn, brand=ctx.brand, name=ROLLING_AT)

@@ -36,6 +36,7 @@ from lockstep.flows.inventory.ingest import PUBLISH, enqueue_publish
 from lockstep.queue import JobContext, TaskRegistry
 from lockstep.store import exceptions as exc_store
 from lockstep.store import stock as store
+from lockstep.store.db import read_only
 
 log = structlog.get_logger("lockstep.inventory")
 
@@ -87,7 +88,7 @@ def write_batches(changes: list[StockChange], batch_size: int) -> list[list[Stoc
 
 async def _plan(engine: Any, topology: Any, pool: str) -> tuple[list, dict[str, StockFigure], list[StockChange]]:
     """The pool's oldest dirty keys, their figures now, and the values that differ from what Centra holds."""
-    async with engine.connect() as conn:
+    async with read_only(engine) as conn:
         keys = await store.dirty_keys(conn, topology.brand, pool, limit=MAX_KEYS_PER_RUN)
         if not keys or not topology.live_facilities_for_pool(pool):
             return keys, {}, []
