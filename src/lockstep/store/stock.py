@@ -24,7 +24,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Float, Index, Integer, String, Table, and_, delete, select, tuple_, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep.domain.model import StockReading
@@ -350,16 +364,20 @@ async def dirty_pools(conn: AsyncConnection, brand: str) -> list[str]:
 
 
 async def clear_dirty(conn: AsyncConnection, brand: str, keys: Iterable[DirtyKey]) -> None:
-    """Remove keys that were not touched again since they were read (a newer change keeps its key)."""
-    for key in keys:
-        await conn.execute(
-            delete(stock_dirty).where(
-                stock_dirty.c.brand == brand,
-                stock_dirty.c.pool == key.pool,
-                stock_dirty.c.sku == key.sku,
-                stock_dirty.c.touched_at <= key.touched_at,
-            )
-        )
+    """Remove keys that were not touched again since they were read (a newer change keeps its key).
+
+    One statement for all of them (executemany): a publish clears a few hundred keys while it holds the writer."""
+    rows = [{"b_pool": key.pool, "b_sku": key.sku, "b_touched": key.touched_at} for key in keys]
+    if not rows:
+        return
+    stmt = delete(stock_dirty).where(
+        stock_dirty.c.brand == brand,
+        stock_dirty.c.pool == bindparam("b_pool"),
+        stock_dirty.c.sku == bindparam("b_sku"),
+        stock_dirty.c.touched_at <= bindparam("b_touched", type_=stock_dirty.c.touched_at.type),
+    )
+    for start in range(0, len(rows), 500):
+        await conn.execute(stmt, rows[start : start + 500])
 
 
 async def oldest_dirty(conn: AsyncConnection) -> dict[str, datetime]:
