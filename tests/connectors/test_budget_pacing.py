@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
-from lockstep.connectors.budget import CENTRA_TIERS, LocalBudget, Priority, Window, paced
+from lockstep.connectors.budget import (
+    CENTRA_TIERS,
+    HOUR_BURST,
+    LocalBudget,
+    Priority,
+    Window,
+    _wait_needed,
+    paced,
+    steady,
+)
 
 
 def test_paced_adds_a_one_second_window_at_a_tenth_of_the_ten_second_limit():
@@ -44,3 +54,46 @@ def test_scan_ticks_keep_their_cadence():
     start = datetime(2026, 12, 2, tzinfo=UTC)
     assert next_tick_in(2, start, start + timedelta(seconds=0.5)) == 1.5
     assert next_tick_in(2, start, start + timedelta(seconds=3)) == 0.0
+
+
+def test_the_hour_is_spent_evenly_after_its_burst_and_never_runs_dry():
+    """Growth's 1,800 mutations an hour, asked for as fast as the 10-second window allows: the first 10 % go at
+    that pace, the rest at the even rate that fits the hour. Never more than 1,800 in any hour, and no gap longer
+    than the even rate's step (the plain sliding hour granted 1,800 in 15 minutes, then nothing for 45)."""
+    windows = CENTRA_TIERS["growth"]["mutations"]
+    assert windows[-1] == steady(Window(1800, 3600), HOUR_BURST)
+    grants: list[float] = []
+    now = 0.0
+    while now < 2 * 3600:
+        wait = _wait_needed(grants, windows, Priority.URGENT, now, margin=0.0)
+        if wait > 0:
+            now += wait + 1e-6
+            continue
+        grants.append(now)
+    gaps = [b - a for a, b in itertools.pairwise(grants)]
+    rate = (1800 - 180) / 3600
+    assert max(gaps) <= 1 / rate + 0.01  # no dry spell: at worst the even rate's step
+    burst = [t for t in grants if t < 120]
+    assert len(burst) >= 180  # the first two minutes at the 10-second window's pace (2/s)
+    hour = [t for t in grants if 3600 <= t < 7200]
+    assert rate * 3600 * 0.98 <= len(hour) <= 1800
+    assert all(j - i <= 1800 for i, j in _counts_per_hour(grants))
+
+
+def _counts_per_hour(grants: list[float]):
+    """(start index, end index) of the grants in every hour that starts at a grant."""
+    end = 0
+    for start, at in enumerate(grants):
+        while end < len(grants) and grants[end] < at + 3600:
+            end += 1
+        yield start, end
+
+
+def test_lower_priorities_leave_part_of_the_burst():
+    windows = (steady(Window(100, 100.0), 0.5),)  # a bucket of 50, 0.5 a second
+    grants = [float(i) * 0.01 for i in range(40)]  # 40 spent just now: about 10 left
+    now = 0.4
+    assert _wait_needed(grants, windows, Priority.URGENT, now, margin=0.0) == 0.0
+    assert _wait_needed(grants, windows, Priority.NORMAL, now, margin=0.0) == 0.0  # keeps 5 % (2.5) back
+    # LOW keeps 30 % of the bucket (15) for the others: it waits until 16 tokens are back
+    assert 11 < _wait_needed(grants, windows, Priority.LOW, now, margin=0.0) < 13

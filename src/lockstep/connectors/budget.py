@@ -4,7 +4,8 @@ Both APIs count requests in windows (Centra: 10 s and 1 h, separately for reques
 4 requests per second account-wide). A token bucket cannot honour a window limit without wasting half of it
 (capacity + refill both land in one window), so the budget keeps a **sliding log** of grant times per bucket and
 grants only while every window still has room. A small margin covers the network delay between our grant and the
-server's count.
+server's count. Centra's hour is in addition spent as a bucket inside the window (:func:`steady`): a tenth of it
+at full pace, the rest evenly, so a long sale slows down instead of running dry for the rest of the hour.
 
 Priorities are reserves: a low-priority call (item-master update) may use only 70 % of the longest window, a
 normal call 95 %, and a high-priority call (stock decrease, shipment confirmation) all of it. That works the same
@@ -116,11 +117,28 @@ SHARE = {Priority.URGENT: 1.0, Priority.HIGH: 1.0, Priority.NORMAL: 0.95, Priori
 
 @dataclass(frozen=True)
 class Window:
+    """At most ``limit`` grants in any ``seconds``. With ``burst``, also spent no faster than it comes back: at
+    most ``burst`` x limit at once, the rest at an even rate (see :func:`steady`)."""
+
     limit: int
     seconds: float
+    burst: float | None = None
 
     def allowed(self, priority: Priority) -> int:
         return max(1, math.floor(self.limit * SHARE[priority]))
+
+
+def steady(window: Window, burst: float) -> Window:
+    """``window`` spent as a token bucket inside it: ``burst`` x limit at once, then ``(1 - burst)`` x limit
+    spread evenly over the window — never more than the limit in any window, and never a dry spell.
+
+    A sliding hour spent at the 10-second pace runs out mid-sale: Growth's 1,800 mutations last 15 minutes at
+    2 a second, and then nothing — no stock, no shipment — for the 45 minutes until the first ones leave the
+    hour. Paced, a sale of a minute or two runs at full speed and a longer one at 90 % of the hour's average."""
+    return Window(window.limit, window.seconds, burst)
+
+
+HOUR_BURST = 0.1  # share of Centra's hourly budgets that may go at the 10-second pace before the even rate
 
 
 def paced(*windows: Window) -> tuple[Window, ...]:
@@ -137,20 +155,20 @@ def paced(*windows: Window) -> tuple[Window, ...]:
 
 CENTRA_TIERS: dict[str, dict[str, tuple[Window, ...]]] = {
     "growth": {
-        "requests": paced(Window(60, 10), Window(5000, 3600)),
-        "mutations": paced(Window(20, 10), Window(1800, 3600)),
+        "requests": paced(Window(60, 10), steady(Window(5000, 3600), HOUR_BURST)),
+        "mutations": paced(Window(20, 10), steady(Window(1800, 3600), HOUR_BURST)),
     },
     "enhanced": {
-        "requests": paced(Window(150, 10), Window(20000, 3600)),
-        "mutations": paced(Window(50, 10), Window(4500, 3600)),
+        "requests": paced(Window(150, 10), steady(Window(20000, 3600), HOUR_BURST)),
+        "mutations": paced(Window(50, 10), steady(Window(4500, 3600), HOUR_BURST)),
     },
     "high": {
-        "requests": paced(Window(450, 10), Window(40000, 3600)),
-        "mutations": paced(Window(150, 10), Window(7000, 3600)),
+        "requests": paced(Window(450, 10), steady(Window(40000, 3600), HOUR_BURST)),
+        "mutations": paced(Window(150, 10), steady(Window(7000, 3600), HOUR_BURST)),
     },
     "enterprise": {
-        "requests": paced(Window(1500, 10), Window(85000, 3600)),
-        "mutations": paced(Window(500, 10), Window(25000, 3600)),
+        "requests": paced(Window(1500, 10), steady(Window(85000, 3600), HOUR_BURST)),
+        "mutations": paced(Window(500, 10), steady(Window(25000, 3600), HOUR_BURST)),
     },
 }
 
@@ -184,7 +202,26 @@ def _wait_needed(
             # the grant that must leave the window before one more fits
             blocking = inside[len(inside) - allowed]
             wait = max(wait, blocking - horizon)
+        if window.burst is not None:
+            wait = max(wait, _refill_wait(inside, window, priority, now))
     return wait
+
+
+def _refill_wait(grants: list[float], window: Window, priority: Priority, now: float) -> float:
+    """Seconds until a :func:`steady` window's bucket holds a token for ``priority``.
+
+    The bucket is replayed from the grants inside the window, taken to be full where the window starts (older
+    grants are forgotten; the sliding window itself still caps the count). Lower priorities leave the same share
+    of the burst that they leave of the window."""
+    capacity = max(1.0, window.burst * window.limit)
+    rate = (window.limit - capacity) / window.seconds
+    tokens, last = capacity, now - window.seconds
+    for at in grants:
+        tokens = min(capacity, tokens + (at - last) * rate) - 1
+        last = at
+    tokens = min(capacity, tokens + (now - last) * rate)
+    needed = 1 + capacity * (1 - SHARE[priority])
+    return 0.0 if tokens >= needed else (needed - tokens) / rate
 
 
 class LocalBudget:
