@@ -218,6 +218,9 @@ async def run(args, mode: str) -> dict:
         stop.set()
         await asyncio.gather(*background, return_exceptions=True)
         await runtime.close()
+        if args.database_url:
+            await _reset(engine)
+        await engine.dispose()
     oversold = summary["truth"].get("oversold", {})
     outcomes = summary["events"]["outcomes"]
     writer = LOCKSTEP_WRITES if mode == "lockstep" else BASELINE_WRITES
@@ -232,6 +235,7 @@ async def run(args, mode: str) -> dict:
         "stock_changes_per_s": round(len(churn) / args.duration, 1),
         "oversold_units": oversold.get("units"),
         "oversold_cells": oversold.get("cells"),
+        "oversold_examples": oversold.get("examples", [])[:3],  # (facility, item): on hand, open orders, pools
         "not_in_deposco_at_end": summary["truth"].get("missing_in_deposco", {}).get("orders"),
         "lag_samples": len(lags),
         "lag_samples_left_out_unmoved": unmoved,
@@ -260,6 +264,21 @@ async def _backlog(engine) -> dict[str, int]:
             select(jobs.c.task, func.count()).where(jobs.c.status == "pending").group_by(jobs.c.task)
         )
         return {task: n for task, n in rows}
+
+
+async def _reset(engine) -> None:
+    """Leave the given database as empty as it came, for the next run (each run is a fresh Lockstep)."""
+    from sqlalchemy import text
+
+    from lockstep.store.tables import metadata
+
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+        else:
+            await conn.run_sync(metadata.drop_all)
+            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
 
 
 async def _empty(engine) -> None:
@@ -406,7 +425,9 @@ def main() -> None:
     parser.add_argument("--only", choices=("lockstep", "baseline"), help="run one side only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tier", default="growth", help="Centra rate tier of the simulator and of Lockstep's budget")
-    parser.add_argument("--database-url", help="an empty database for Lockstep (default: a temporary SQLite file)")
+    parser.add_argument(
+        "--database-url", help="an empty database for Lockstep, emptied after each run (default: temporary SQLite)"
+    )
     args = parser.parse_args()
     # The sale as the scenario has it (stock near zero): who oversells. Then Lockstep under a stock churn on top
     # (receipts only, so it refills the shelves and would hide overselling): lag and rows per mutation.
