@@ -156,3 +156,53 @@ async def test_shared_budget_holds_across_independent_clients(engine, db_url):
         times = [r.at for r in await conn.execute(select(rate_grants.c.at))]
     assert len(times) == 18
     assert max_in_any_window(times, 0.5) <= 4
+
+
+async def test_either_budget_serves_a_process_s_waiting_callers_by_precedence(engine):
+    """make_budget's budget (in memory on SQLite, in PostgreSQL otherwise) hands a freed slot to the waiting
+    caller of the highest priority, whichever arrived first. On PostgreSQL the waiters used to poll the grant log
+    and the first to poll took the slot: a sale's stock writes got a random share of Centra's mutations."""
+    budget = make_budget(engine, "precedence", {"requests": (Window(1, 0.4), Window(1000, 3600))})
+    await budget.acquire("requests", priority=Priority.LOW)  # the window is full for 0.4 s
+    order: list[str] = []
+
+    async def call(name: str, priority: Priority) -> None:
+        await budget.acquire("requests", priority=priority)
+        order.append(name)
+
+    tasks = []
+    for name, priority in (("low", Priority.LOW), ("normal", Priority.NORMAL), ("urgent", Priority.URGENT)):
+        tasks.append(asyncio.create_task(call(name, priority)))
+        await asyncio.sleep(0.02)
+    await asyncio.wait_for(asyncio.gather(*tasks), 5.0)
+    assert order == ["urgent", "normal", "low"]
+
+
+async def test_either_budget_leaves_a_lower_priority_its_floor(engine):
+    budget = make_budget(engine, "floor", {"requests": (Window(5, 0.2), Window(100000, 3600))})
+    granted: list[Priority] = []
+    stop = asyncio.Event()
+
+    async def caller(priority: Priority) -> None:
+        while not stop.is_set():
+            await budget.acquire("requests", priority=priority)
+            granted.append(priority)
+
+    tasks = [asyncio.create_task(caller(Priority.URGENT)) for _ in range(4)]
+    tasks.append(asyncio.create_task(caller(Priority.NORMAL)))
+    await asyncio.sleep(2.0)
+    stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    normal = granted.count(Priority.NORMAL) / len(granted)
+    assert 0.12 <= normal <= 0.35, f"NORMAL got {normal:.0%} of {len(granted)} grants"
+
+
+async def test_an_impatient_caller_in_line_gives_up_in_time(engine):
+    budget = make_budget(engine, "patience", {"requests": (Window(1, 2.0), Window(1000, 3600))})
+    await budget.acquire("requests", priority=Priority.HIGH)
+    started = time.monotonic()
+    with patience(0.3), pytest.raises(BudgetBusy):
+        await budget.acquire("requests", priority=Priority.NORMAL)
+    assert time.monotonic() - started < 1.0

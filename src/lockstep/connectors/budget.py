@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import math
 import time
 from collections import deque
@@ -110,6 +111,8 @@ STARVED_RANK = min(Priority) - 1  # a starved priority goes before every other
 
 # How soon a caller that stood back for a higher-priority one looks again (the other takes the slot meanwhile).
 OUTRANKED_RETRY_S = 0.01
+# How often a SharedBudget caller waiting in line re-checks who is first (it is also woken when the first is done).
+TURN_RECHECK_S = 0.25
 
 # Share of each window a priority may fill. HIGH may use everything; the rest stays for it.
 SHARE = {Priority.URGENT: 1.0, Priority.HIGH: 1.0, Priority.NORMAL: 0.95, Priority.LOW: 0.7}
@@ -224,7 +227,34 @@ def _refill_wait(grants: list[float], window: Window, priority: Priority, now: f
     return 0.0 if tokens >= needed else (needed - tokens) / rate
 
 
-class LocalBudget:
+class _Precedence:
+    """Who goes first among this process's waiting callers: priority, unless a priority is starved (see
+    :meth:`LocalBudget._ahead`). Needs ``self.buckets``; keeps the recent grants it judges starvation by."""
+
+    buckets: dict[str, tuple[Window, ...]]
+
+    def _init_precedence(self) -> None:
+        self._grants: deque[tuple[float, Priority, str]] = deque()  # recent grants, for the starvation floor
+
+    def _note_grant(self, names: tuple[str, ...], priority: Priority, now: float) -> None:
+        for name in names:
+            self._grants.append((now, priority, name))
+        while self._grants and self._grants[0][0] <= now - STARVATION_WINDOW_S:
+            self._grants.popleft()
+
+    def _scarcest(self, names: set[str]) -> str:
+        """The bucket whose windows allow the lowest rate: the one two callers really compete for.
+        (Counted over a union, Centra's mutations looked starved whenever order fetches took most requests,
+        and a sale's shipment completions went ahead of every stock publish.)"""
+        return min(sorted(names), key=lambda name: min(w.limit / w.seconds for w in self.buckets[name]))
+
+    def _rank(self, bucket: str, priority: Priority, now: float) -> int:
+        recent = [p for t, p, name in self._grants if t > now - STARVATION_WINDOW_S and name == bucket]
+        starved = bool(recent) and sum(1 for p in recent if p >= priority) < STARVATION_SHARE * len(recent)
+        return STARVED_RANK if starved else int(priority)
+
+
+class LocalBudget(_Precedence):
     """In-process sliding-window budget (one per brand and system)."""
 
     def __init__(self, scope: str, buckets: dict[str, tuple[Window, ...]], *, margin_s: float = 0.25):
@@ -233,7 +263,7 @@ class LocalBudget:
         self.margin_s = margin_s
         self._log: dict[str, deque[float]] = {name: deque() for name in buckets}
         self._lock = asyncio.Lock()
-        self._grants: deque[tuple[float, Priority, str]] = deque()  # recent grants, for the starvation floor
+        self._init_precedence()
         self._waiting: dict[asyncio.Event, tuple[tuple[str, ...], Priority]] = {}  # waiting: buckets, priority
 
     async def acquire(self, *names: str, priority: Priority = Priority.NORMAL) -> float:
@@ -257,9 +287,7 @@ class LocalBudget:
                     if wait <= 0:
                         for name in names:
                             self._log[name].append(now)
-                            self._grants.append((now, priority, name))
-                        while self._grants and self._grants[0][0] <= now - STARVATION_WINDOW_S:
-                            self._grants.popleft()
+                        self._note_grant(names, priority, now)
                         waited = now - started
                         BUDGET_WAIT.labels(self.scope).observe(waited)
                         BUDGET_GRANTS.labels(self.scope, priority.name).inc()
@@ -304,17 +332,6 @@ class LocalBudget:
                 ahead.append(other)
         return ahead
 
-    def _scarcest(self, names: set[str]) -> str:
-        """The bucket whose windows allow the lowest rate: the one two callers really compete for.
-        (Counted over a union, Centra's mutations looked starved whenever order fetches took most requests,
-        and a sale's shipment completions went ahead of every stock publish.)"""
-        return min(sorted(names), key=lambda name: min(w.limit / w.seconds for w in self.buckets[name]))
-
-    def _rank(self, bucket: str, priority: Priority, now: float) -> int:
-        recent = [p for t, p, name in self._grants if t > now - STARVATION_WINDOW_S and name == bucket]
-        starved = bool(recent) and sum(1 for p in recent if p >= priority) < STARVATION_SHARE * len(recent)
-        return STARVED_RANK if starved else int(priority)
-
     async def observe_used(self, name: str, window_seconds: float, used: int) -> None:
         """The API reported ``used`` calls in its window (other integrations share it): count them too."""
         async with self._lock:
@@ -325,8 +342,14 @@ class LocalBudget:
                 log.append(now)
 
 
-class SharedBudget:
-    """Sliding-window budget in PostgreSQL, shared by every process that uses the same ``scope``."""
+class SharedBudget(_Precedence):
+    """Sliding-window budget in PostgreSQL, shared by every process that uses the same ``scope``.
+
+    Within a process, callers asking for the same buckets take turns by precedence (priority, with the
+    starvation floor of :class:`LocalBudget`): only the first in line asks the database, the others wait for it.
+    Without that, every waiter polled the log and whoever polled first when a slot freed took it — a sale's
+    stock writes (URGENT) got a random share of Centra's mutations and lagged 20 s on PostgreSQL. The database
+    still decides between processes."""
 
     def __init__(
         self,
@@ -342,20 +365,53 @@ class SharedBudget:
         self.scope = scope
         self.buckets = buckets
         self.margin_s = margin_s
-        self._grants = 0
+        self._grants_written = 0
+        self._init_precedence()
+        self._lines: dict[tuple[str, ...], dict[asyncio.Event, tuple[Priority, int]]] = {}
+        self._arrivals = itertools.count()
 
     async def acquire(self, *names: str, priority: Priority = Priority.NORMAL) -> float:
         started = time.monotonic()
-        while True:
-            wait = await self._try(names, priority)
-            if wait > 0:
+        line = self._lines.setdefault(tuple(names), {})
+        me = asyncio.Event()
+        line[me] = (priority, next(self._arrivals))
+        try:
+            while True:
+                if self._first(tuple(names), line) is not me:
+                    await self._sleep(me, started, TURN_RECHECK_S)
+                    continue
+                wait = await self._try(names, priority)
+                if wait <= 0:
+                    self._note_grant(tuple(names), priority, time.monotonic())
+                    waited = time.monotonic() - started
+                    BUDGET_WAIT.labels(self.scope).observe(waited)
+                    BUDGET_GRANTS.labels(self.scope, priority.name).inc()
+                    return waited
                 _impatient(started, time.monotonic(), wait)
-            if wait <= 0:
-                waited = time.monotonic() - started
-                BUDGET_WAIT.labels(self.scope).observe(waited)
-                BUDGET_GRANTS.labels(self.scope, priority.name).inc()
-                return waited
-            await asyncio.sleep(min(wait, 5.0))
+                await self._sleep(me, started, min(wait, 5.0))
+        finally:
+            line.pop(me, None)
+            following = self._first(tuple(names), line)
+            if following is not None:
+                following.set()
+
+    def _first(self, names: tuple[str, ...], line: dict[asyncio.Event, tuple[Priority, int]]):
+        if not line:
+            return None
+        bucket, now = self._scarcest(set(names)), time.monotonic()
+        return min(line, key=lambda e: (self._rank(bucket, line[e][0], now), line[e][1]))
+
+    async def _sleep(self, me: asyncio.Event, started: float, seconds: float) -> None:
+        """Until ``seconds`` pass or the caller ahead is done; a caller with patience wakes in time to give up."""
+        limit = _PATIENCE.get()
+        if limit is not None:
+            left = limit - (time.monotonic() - started)
+            if left <= 0:
+                raise BudgetBusy(f"no budget within {limit:g} s")
+            seconds = min(seconds, left)
+        me.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(me.wait(), seconds)
 
     async def _try(self, names: tuple[str, ...], priority: Priority) -> float:
         async with self.engine.begin() as conn:
@@ -380,8 +436,8 @@ class SharedBudget:
             if wait > 0:
                 return wait
             await conn.execute(insert(rate_grants), [{"scope": self.scope, "bucket": n, "at": now} for n in names])
-            self._grants += 1
-            if self._grants % 200 == 1:  # keep the log short: nothing older than the longest window matters
+            self._grants_written += 1
+            if self._grants_written % 200 == 1:  # keep the log short: nothing older than the longest window matters
                 oldest = max(w.seconds for ws in self.buckets.values() for w in ws) + self.margin_s
                 await conn.execute(
                     delete(rate_grants).where(rate_grants.c.scope == self.scope, rate_grants.c.at < now - oldest)
