@@ -154,3 +154,30 @@ async def test_audit_log_records_actions(engine):
         "US-NJ",
         {"from": "testing", "to": "live"},
     )
+
+
+async def test_two_transactions_applying_one_order_go_one_after_the_other(engine):
+    """lock_orders: the second transaction to take an order waits for the first to end, then reads its rows.
+    (On SQLite transactions never overlap; the test then only shows the second sees the first's write.)"""
+    from lockstep.store.orders import lock_orders
+
+    events: list[str] = []
+    first_locked = asyncio.Event()
+
+    async def first() -> None:
+        async with engine.begin() as conn:
+            await lock_orders(conn, "b", ["1002", "1001"])
+            first_locked.set()
+            await cursors.write(conn, brand="b", name="order:1001", value="routed")
+            await asyncio.sleep(0.3)
+            events.append("first commits")
+
+    async def second() -> None:
+        await first_locked.wait()
+        async with engine.begin() as conn:
+            await lock_orders(conn, "b", ["1001"])
+            events.append("second holds")
+            assert await cursors.read(conn, brand="b", name="order:1001") == "routed"
+
+    await asyncio.wait_for(asyncio.gather(first(), second()), 5.0)
+    assert events == ["first commits", "second holds"]

@@ -390,6 +390,7 @@ async def fetch(ctx: JobContext) -> None:
     async with ctx.transaction() as conn:
         if not orders:
             return
+        await store.lock_orders(conn, ctx.brand, [o.number for o in orders])
         known = await store.get_many(conn, ctx.brand, [o.number for o in orders])
         keys = set().union(*(_item_keys(o, sku_key) for o in orders))
         unknown = await _unknown_items(conn, ctx.brand, keys)
@@ -436,6 +437,7 @@ async def refetch(ctx: JobContext) -> None:
 
     async def apply_changed(conn, orders: Sequence[Order]) -> None:
         nonlocal newest
+        await store.lock_orders(conn, ctx.brand, [o.number for o in orders])
         for order in orders:
             known = await store.get(conn, ctx.brand, order.number)
             # Centra's updatedAt has whole seconds: a change in the same second as the version we hold (a hold

@@ -149,6 +149,18 @@ async def get(conn: AsyncConnection, brand: str, number: str) -> OrderRecord | N
     return OrderRecord.from_row(row) if row else None
 
 
+async def lock_orders(conn: AsyncConnection, brand: str, numbers: Iterable[str]) -> None:
+    """Hold these orders until the transaction ends, before reading them: two transactions applying the same
+    order (a fetch batch and the re-fetch, or two fetch batches) then go one after the other, and the second
+    sees the first's rows instead of inserting its routing again (on PostgreSQL that was a unique violation that
+    rolled back and retried a whole batch of 50 orders during a sale). Taken in sorted order, so two batches
+    never wait on each other in a cycle. SQLite runs one transaction at a time already: nothing to do."""
+    if conn.dialect.name != "postgresql":
+        return
+    for number in sorted(set(numbers)):
+        await conn.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"order:{brand}:{number}", 0))))
+
+
 async def get_many(conn: AsyncConnection, brand: str, numbers: Iterable[str]) -> dict[str, OrderRecord]:
     wanted = list(numbers)
     rows = await conn.execute(select(orders).where(orders.c.brand == brand, orders.c.number.in_(wanted)))
