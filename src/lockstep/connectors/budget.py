@@ -187,9 +187,16 @@ def deposco_windows(requests_per_second: float) -> dict[str, tuple[Window, ...]]
 
 
 def _wait_needed(
-    grants: list[float] | deque, windows: tuple[Window, ...], priority: Priority, now: float, margin: float
+    grants: list[float] | deque,
+    windows: tuple[Window, ...],
+    priority: Priority,
+    now: float,
+    margin: float,
+    levels: dict[int, _Level] | None = None,
 ):
-    """Seconds until a grant is possible (0 = now), given the grant times sorted oldest first.
+    """Seconds until a grant is possible (0 = now), given the grant times sorted oldest first (and, for
+    :func:`steady` windows, their buckets kept up to date by the caller in ``levels``, by window index; without
+    them the bucket is replayed from the log).
 
     The margin is at most 5 % of a window (a 1 s window must not lose a quarter of its calls to it). Priority
     reserves apply to the longest window only: that is where a budget runs dry, and short windows would otherwise
@@ -197,7 +204,7 @@ def _wait_needed(
     """
     wait = 0.0
     longest = max(w.seconds for w in windows)
-    for window in windows:
+    for index, window in enumerate(windows):
         horizon = now - window.seconds - min(margin, 0.05 * window.seconds)
         inside = [t for t in grants if t > horizon]
         allowed = window.allowed(priority) if window.seconds == longest else window.limit
@@ -206,25 +213,48 @@ def _wait_needed(
             blocking = inside[len(inside) - allowed]
             wait = max(wait, blocking - horizon)
         if window.burst is not None:
-            wait = max(wait, _refill_wait(inside, window, priority, now))
+            level = levels[index] if levels is not None and index in levels else _Level.replayed(inside, window, now)
+            wait = max(wait, level.wait(window, priority, now))
     return wait
 
 
-def _refill_wait(grants: list[float], window: Window, priority: Priority, now: float) -> float:
-    """Seconds until a :func:`steady` window's bucket holds a token for ``priority``.
+@dataclass
+class _Level:
+    """A :func:`steady` window's bucket: ``tokens`` at time ``last``."""
 
-    The bucket is replayed from the grants inside the window, taken to be full where the window starts (older
-    grants are forgotten; the sliding window itself still caps the count). Lower priorities leave the same share
-    of the burst that they leave of the window."""
-    capacity = max(1.0, window.burst * window.limit)
-    rate = (window.limit - capacity) / window.seconds
-    tokens, last = capacity, now - window.seconds
-    for at in grants:
-        tokens = min(capacity, tokens + (at - last) * rate) - 1
-        last = at
-    tokens = min(capacity, tokens + (now - last) * rate)
-    needed = 1 + capacity * (1 - SHARE[priority])
-    return 0.0 if tokens >= needed else (needed - tokens) / rate
+    tokens: float
+    last: float
+
+    @staticmethod
+    def shape(window: Window) -> tuple[float, float]:
+        capacity = max(1.0, window.burst * window.limit)
+        return capacity, (window.limit - capacity) / window.seconds
+
+    @classmethod
+    def full(cls, window: Window, now: float) -> _Level:
+        return cls(cls.shape(window)[0], now)
+
+    @classmethod
+    def replayed(cls, grants: list[float], window: Window, now: float) -> _Level:
+        """From the grants inside the window, taken to be full where the window starts (older grants are
+        forgotten; the sliding window itself still caps the count)."""
+        level = cls.full(window, now - window.seconds)
+        for at in grants:
+            level.spend(window, at)
+        return level
+
+    def spend(self, window: Window, at: float, units: int = 1) -> None:
+        capacity, rate = self.shape(window)
+        self.tokens = min(capacity, self.tokens + max(0.0, at - self.last) * rate) - units
+        self.last = max(self.last, at)
+
+    def wait(self, window: Window, priority: Priority, now: float) -> float:
+        """Seconds until the bucket holds a token for ``priority``: lower priorities leave the same share of the
+        burst that they leave of the window."""
+        capacity, rate = self.shape(window)
+        tokens = min(capacity, self.tokens + max(0.0, now - self.last) * rate)
+        needed = 1 + capacity * (1 - SHARE[priority])
+        return 0.0 if tokens >= needed else (needed - tokens) / rate
 
 
 class _Precedence:
@@ -262,6 +292,11 @@ class LocalBudget(_Precedence):
         self.buckets = buckets
         self.margin_s = margin_s
         self._log: dict[str, deque[float]] = {name: deque() for name in buckets}
+        start = time.monotonic()
+        self._levels: dict[str, dict[int, _Level]] = {  # steady windows' buckets, kept as grants are made
+            name: {i: _Level.full(w, start) for i, w in enumerate(windows) if w.burst is not None}
+            for name, windows in buckets.items()
+        }
         self._lock = asyncio.Lock()
         self._init_precedence()
         self._waiting: dict[asyncio.Event, tuple[tuple[str, ...], Priority]] = {}  # waiting: buckets, priority
@@ -287,6 +322,7 @@ class LocalBudget(_Precedence):
                     if wait <= 0:
                         for name in names:
                             self._log[name].append(now)
+                            self._spend(name, now)
                         self._note_grant(names, priority, now)
                         waited = now - started
                         BUDGET_WAIT.labels(self.scope).observe(waited)
@@ -306,8 +342,12 @@ class LocalBudget(_Precedence):
             longest = max(w.seconds for w in self.buckets[name]) + self.margin_s
             while log and log[0] <= now - longest:
                 log.popleft()
-            wait = max(wait, _wait_needed(log, self.buckets[name], priority, now, self.margin_s))
+            wait = max(wait, _wait_needed(log, self.buckets[name], priority, now, self.margin_s, self._levels[name]))
         return wait
+
+    def _spend(self, name: str, now: float, units: int = 1) -> None:
+        for index, level in self._levels[name].items():
+            level.spend(self.buckets[name][index], now, units)
 
     def _ahead(self, me: object, names: tuple[str, ...], priority: Priority, now: float) -> list[asyncio.Event]:
         """Waiting callers that go before this one: of higher rank, sharing a bucket, and able to be granted now
@@ -340,6 +380,7 @@ class LocalBudget(_Precedence):
             ours = sum(1 for t in log if t > now - window_seconds)
             for _ in range(max(0, used - ours)):
                 log.append(now)
+            self._spend(name, now, max(0, used - ours))
 
 
 class SharedBudget(_Precedence):
