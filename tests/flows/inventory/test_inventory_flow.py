@@ -353,3 +353,34 @@ def expected_with(world, pool: str, sku: str, atp: dict) -> int:
         for entry in topology.live_facilities_for_pool(pool)
     )
     return max(0, part - topology.safety_buffer(pool, sku))
+
+
+async def test_a_change_committed_late_is_missed_by_the_fast_ticks_and_found_by_the_late_sweep(db_url, tmp_path):
+    """Fast scan ticks look back FAST_OVERLAP_S (2 s) before their cursor; a Deposco change whose activity time
+    is older than that (committed late) is read by the sweep that runs every ``scan_overlap_seconds`` from the
+    previous sweep on."""
+    from datetime import datetime
+
+    from lockstep.flows.inventory.ingest import SWEPT_AT
+    from lockstep.store import cursors
+
+    async with stock_world(db_url, tmp_path) as world:
+        late = {"scan_overlap_seconds": 5, "rolling_scan_seconds": 3600}
+        inventory = world.topology.inventory.model_copy(update=late)
+        world.use_topology(world.topology.model_copy(update={"inventory": inventory}))
+        await scan_and_publish(world)  # the first tick is a sweep; the rolling page reads every item once
+        async with world.runtime.engine.connect() as conn:
+            swept = datetime.fromisoformat(await cursors.read(conn, brand=world.topology.brand, name=SWEPT_AT))
+        sku = world.seeded.items[0].item
+        before = centra_level(world, "eu", sku)[0]
+        cell = world.deposco_state().stock["SE-STO"][sku]
+        cell.on_hand += 20
+        # older than a fast tick's look-back (2 s, and Deposco's filter takes whole seconds: at most 3 s), inside
+        # the sweep's (5 s before the previous sweep)
+        cell.activity = swept.timestamp() - 3.5
+
+        await scan_and_publish(world)  # a fast tick: the late change is before its window
+        assert centra_level(world, "eu", sku)[0] == before
+        await asyncio.sleep(max(0.0, swept.timestamp() + 5.1 - utcnow().timestamp()))
+        await scan_and_publish(world)  # the sweep
+        assert centra_level(world, "eu", sku)[0] == expected(world, "eu", sku) > before
