@@ -16,6 +16,7 @@ from lockstep.connectors.budget import (
     Window,
     make_budget,
     patience,
+    steady,
 )
 from lockstep.store.db import create_engine
 from lockstep.store.tables import rate_grants
@@ -185,3 +186,16 @@ async def test_an_impatient_caller_in_line_gives_up_in_time(engine):
     with patience(0.3), pytest.raises(BudgetBusy):
         await budget.acquire("requests", priority=Priority.NORMAL)
     assert time.monotonic() - started < 1.0
+
+
+async def test_either_budget_spends_a_steady_window_as_a_bucket(engine):
+    """A bucket of 5 refilled at 1.5 a second: five at once, then one about every 0.67 s. On PostgreSQL the
+    bucket is summed up in SQL from the grant log (an hour of grants is not read back row by row)."""
+    budget = make_budget(engine, "steady", {"m": (steady(Window(20, 10.0), 0.25),)})
+    started = time.monotonic()
+    for _ in range(5):
+        await budget.acquire("m", priority=Priority.URGENT)
+    burst = time.monotonic() - started
+    await budget.acquire("m", priority=Priority.URGENT)
+    sixth = time.monotonic() - started - burst
+    assert burst < 0.5 and 0.4 < sixth < 1.2, (burst, sixth)

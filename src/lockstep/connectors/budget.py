@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import and_, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lockstep.store.tables import rate_grants
@@ -462,18 +462,7 @@ class SharedBudget(_Precedence):
             now = float(now)
             wait = 0.0
             for name in names:
-                longest = max(w.seconds for w in self.buckets[name]) + self.margin_s
-                rows = await conn.execute(
-                    select(rate_grants.c.at)
-                    .where(
-                        rate_grants.c.scope == self.scope,
-                        rate_grants.c.bucket == name,
-                        rate_grants.c.at > now - longest,
-                    )
-                    .order_by(rate_grants.c.at)
-                )
-                grants = [r.at for r in rows]
-                wait = max(wait, _wait_needed(grants, self.buckets[name], priority, now, self.margin_s))
+                wait = max(wait, await self._bucket_wait(conn, name, priority, now))
             if wait > 0:
                 return wait
             await conn.execute(insert(rate_grants), [{"scope": self.scope, "bucket": n, "at": now} for n in names])
@@ -484,6 +473,39 @@ class SharedBudget(_Precedence):
                     delete(rate_grants).where(rate_grants.c.scope == self.scope, rate_grants.c.at < now - oldest)
                 )
             return 0.0
+
+    async def _bucket_wait(self, conn, name: str, priority: Priority, now: float) -> float:
+        """:func:`_wait_needed` for one bucket, reading only what it needs: the short windows' few grants as rows,
+        the longest window (Centra's hour: thousands of grants) summed up in SQL — its count, the grant that must
+        leave it before one more fits, and for a :func:`steady` window the bucket's deficit (the largest excess
+        of grants over refill, ``max_k(k - rate * (now - t_k))`` counting from the newest grant)."""
+        windows = self.buckets[name]
+        longest = max(windows, key=lambda w: w.seconds)
+        short = [w for w in windows if w is not longest]
+        mine = and_(rate_grants.c.scope == self.scope, rate_grants.c.bucket == name)
+        wait = 0.0
+        if short:
+            reach = max(w.seconds for w in short) + self.margin_s
+            rows = await conn.execute(
+                select(rate_grants.c.at).where(mine, rate_grants.c.at > now - reach).order_by(rate_grants.c.at)
+            )
+            wait = _wait_needed([r.at for r in rows], tuple(short), Priority.URGENT, now, self.margin_s)
+        horizon = now - longest.seconds - min(self.margin_s, 0.05 * longest.seconds)
+        inside = mine & (rate_grants.c.at > horizon)
+        allowed = longest.allowed(priority)
+        count = await conn.scalar(select(func.count()).where(inside))
+        if count >= allowed:
+            blocking = await conn.scalar(
+                select(rate_grants.c.at).where(inside).order_by(rate_grants.c.at.desc()).offset(allowed - 1).limit(1)
+            )
+            wait = max(wait, blocking - horizon)
+        if longest.burst is not None and count:
+            capacity, rate = _Level.shape(longest)
+            newest_first = func.row_number().over(order_by=rate_grants.c.at.desc())
+            excess = select((newest_first - rate * (now - rate_grants.c.at)).label("excess")).where(inside).subquery()
+            deficit = max(0.0, float(await conn.scalar(select(func.max(excess.c.excess)))))
+            wait = max(wait, _Level(capacity - deficit, now).wait(longest, priority, now))
+        return wait
 
     async def observe_used(self, name: str, window_seconds: float, used: int) -> None:
         async with self.engine.begin() as conn:
