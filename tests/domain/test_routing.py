@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from lockstep.config import load_brand_file
 from lockstep.domain.model import Address, Allocation, Order, OrderLine, OrderStatus
 from lockstep.domain.routing import (
+    ANY_POOL,
     NOT_LIVE,
     UNROUTABLE,
     PoolRoute,
@@ -93,6 +94,24 @@ def test_a_pool_reaches_its_second_facility_when_the_first_cannot_supply_its_sha
     # nobody can supply: the override holds, as configured
     empty = {("uk", "GB-MKN", "A"): 0, ("uk", "SE-STO", "A"): 0}
     assert [u.facility for u in route_order(irish, TABLE, available=empty).units] == ["SE-STO"]
+
+
+def test_a_unit_sold_beyond_every_share_goes_where_units_are_left_unclaimed():
+    """Centra sold on a stale figure: the pool's share is used up everywhere. Sent to the configured facility,
+    the unit is certainly short; where units are left that no pool's open orders claim (buffers, floored-away
+    parts, a share another pool has not sold), it ships."""
+    irish = order(line(1, 1, ("UK Milton Keynes", 1), sku="A"), country="IE")
+    used_up = {("uk", "GB-MKN", "A"): 0, ("uk", "SE-STO", "A"): 0}
+    gb_left = {**used_up, (ANY_POOL, "GB-MKN", "A"): 1, (ANY_POOL, "SE-STO", "A"): 0}
+    assert [u.facility for u in route_order(irish, TABLE, available=gb_left).units] == ["GB-MKN"]
+    both_left = {**used_up, (ANY_POOL, "GB-MKN", "A"): 2, (ANY_POOL, "SE-STO", "A"): 1}
+    assert [u.facility for u in route_order(irish, TABLE, available=both_left).units] == ["SE-STO"]  # configured
+    none_left = {**used_up, (ANY_POOL, "GB-MKN", "A"): 0, (ANY_POOL, "SE-STO", "A"): -1}
+    assert [u.facility for u in route_order(irish, TABLE, available=none_left).units] == ["SE-STO"]
+    # an order's lines draw on what is left as they are routed
+    two = order(line(1, 1, ("UK Milton Keynes", 1), sku="A"), line(2, 1, ("UK Milton Keynes", 1), sku="A"))
+    routed = route_order(two, TABLE, available={**used_up, (ANY_POOL, "GB-MKN", "A"): 0, (ANY_POOL, "SE-STO", "A"): 1})
+    assert [u.facility for u in routed.units] == ["SE-STO", "GB-MKN"]
 
 
 def test_draft_facility_quarantines_instead_of_guessing():

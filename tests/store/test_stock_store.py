@@ -175,4 +175,6 @@ async def test_routing_allowance_is_the_floored_share_minus_units_the_reading_do
         ("uk", "GB-MKN", "A"): 8 - 2 - 1,  # order 1 is already netted in ATP 10
         ("uk", "SE-STO", "A"): 1,
         ("us-export", "GB-MKN", "A"): 2,
+        ("*", "GB-MKN", "A"): 10 - 2 - 1,  # unclaimed by any pool: the whole ATP less what it does not net yet
+        ("*", "SE-STO", "A"): 4,
     }

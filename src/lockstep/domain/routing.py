@@ -7,8 +7,11 @@ configured priority order) ships — the first one that can still supply the uni
 stock, when the caller knows (``available``): a pool backed by two facilities sells both shares, so its orders
 must be able to reach both, or the second share would be sold out of the first facility's shelves. The same
 holds for an override: it wins while the pool's share there covers the units, then the pool's other facilities
-supply. With nothing known (no reading yet) or no facility able to supply, the override or the first live
-facility ships, as configured.
+supply. When no facility can supply the units from the pool's share (Centra sold on a figure that was already
+stale), they go to the first of those facilities that still has units nobody has claimed (``ANY_POOL`` in the
+allowance: the buffers and floored-away parts of every pool sharing it): there they ship, and the next figures
+take them into account; at a facility with nothing left they are certainly short. With nothing known (no reading
+yet) or no unclaimed units anywhere, the override or the first live facility ships, as configured.
 Anything that does not resolve cleanly is a :class:`RoutingProblem` with its
 cause, and the order is quarantined as a whole — a partially routed order would ship some lines from a guessed
 place or strand the rest.
@@ -95,6 +98,7 @@ def sales_order_number(order_number: str, facility: str) -> str:
 
 
 Allowance = Mapping[tuple[str, str, str], int]  # (pool, facility, item) -> units the pool may still draw there
+ANY_POOL = "*"  # (ANY_POOL, facility, item) in an Allowance: units there that no pool's open orders claim yet
 
 
 def choose_facility(
@@ -121,8 +125,12 @@ def choose_facility(
     live = [code for code, is_live in route.facilities if is_live]
     known = available is not None and all((route.pool, code, item) in available for code in live)
     if live and known:  # only with every live facility's figure known: otherwise the configured order decides
-        for code in [override, *live] if override is not None else live:
+        candidates = [override, *live] if override is not None else live
+        for code in candidates:
             if available.get((route.pool, code, item), 0) >= units > 0:
+                return code, None
+        for code in candidates:  # the pool's shares are used up: where units are left unclaimed, they ship
+            if available.get((ANY_POOL, code, item), 0) >= units > 0:
                 return code, None
     if override is not None:
         return override, None
@@ -178,8 +186,9 @@ def route_order(
             item = item_of(line) if item_of else line.sku
             facility, problem = choose_facility(route, country, item=item, units=allocation.quantity, available=left)
             if left is not None and facility is not None and problem is None:
-                key = (route.pool, facility, item)
-                left[key] = left.get(key, 0) - allocation.quantity
+                left[(route.pool, facility, item)] = left.get((route.pool, facility, item), 0) - allocation.quantity
+                if (ANY_POOL, facility, item) in left:
+                    left[(ANY_POOL, facility, item)] -= allocation.quantity
             if problem is not None:
                 problems.append(
                     RoutingProblem(problem.cause, line.line_id, route.pool, f"line {line.line_id}: {problem.detail}")

@@ -50,7 +50,7 @@ from lockstep.domain.orders import (
     item_key,
     to_snapshot,
 )
-from lockstep.domain.routing import RoutingTable, sales_order_number
+from lockstep.domain.routing import ANY_POOL, RoutingTable, sales_order_number
 from lockstep.queue import JobContext, TaskRegistry, enqueue, enqueue_many, job_values
 from lockstep.store import cursors, inbox
 from lockstep.store import exceptions as exc_store
@@ -253,9 +253,10 @@ def _draw(available: Any, order: Order, units: Any, sku_key: str) -> None:
         return
     items = {line.line_id: item_key(line, sku_key) for line in order.lines}
     for unit in units:
-        key = (unit.pool, unit.facility, items.get(unit.line_id))
-        if key in available:
-            available[key] -= unit.quantity
+        item = items.get(unit.line_id)
+        for key in ((unit.pool, unit.facility, item), (ANY_POOL, unit.facility, item)):
+            if key in available:
+                available[key] -= unit.quantity
 
 
 def _item_keys(order: Order, sku_key: str) -> set[str]:

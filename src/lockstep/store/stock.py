@@ -17,6 +17,7 @@ The in-flight terms of the stock equation are read here too, from the order and 
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -42,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep.domain.model import StockReading
+from lockstep.domain.routing import ANY_POOL
 from lockstep.domain.stock import InFlight, Reading, share_units
 from lockstep.store.db import insert_for
 from lockstep.store.tables import UTCDateTime, metadata
@@ -250,8 +252,9 @@ async def in_flight(conn: AsyncConnection, brand: str, pool: str, skus: Iterable
     return out
 
 
-def _routed_units(brand: str, pools: list[str], skus: list[str]):
-    """The pools' routed order units for these SKUs with their open units and their Deposco order's times."""
+def _routed_units(brand: str, pools: list[str] | None, skus: list[str]):
+    """The pools' (``None``: every pool's) routed order units for these SKUs with their open units and their
+    Deposco order's times."""
     from lockstep.store.orders import order_units as u
     from lockstep.store.orders import sales_orders as so
 
@@ -267,7 +270,7 @@ def _routed_units(brand: str, pools: list[str], skus: list[str]):
             so.c.cancelled_at,
         )
         .select_from(u.join(so, and_(so.c.brand == u.c.brand, so.c.number == u.c.sales_order), isouter=True))
-        .where(u.c.brand == brand, u.c.pool.in_(pools), u.c.sku.in_(skus))
+        .where(u.c.brand == brand, u.c.sku.in_(skus), *([u.c.pool.in_(pools)] if pools is not None else []))
     )
 
 
@@ -291,14 +294,20 @@ async def routing_allowance(
     """(pool, facility, item) -> units the pool may still draw from the facility: its floored share of the latest
     ATP reading, minus the pool's open units there that the reading does not net yet (routed or exported after it
     was requested). ``pools`` maps each pool to its live facilities and shares. Keys without a reading are left
-    out: routing then keeps the configured order."""
+    out: routing then keeps the configured order. Also (``ANY_POOL``, facility, item): the reading's ATP minus
+    every pool's open units there it does not net yet — what routing may still send when a pool's share is
+    used up."""
 
     items = list(set(items))
     facilities = {f for shares in pools.values() for f in shares}
     readings = await readings_for(conn, brand, items, facilities)
     allowance: dict[tuple[str, str, str], int] = {}
-    for pool, shares in pools.items():
-        for item in items:
+    for item in items:
+        for facility in facilities:
+            reading = readings.get(item, {}).get(facility)
+            if reading is not None:  # what no pool's open orders claim yet, whatever the shares
+                allowance[(ANY_POOL, facility, item)] = math.floor(reading.atp)
+        for pool, shares in pools.items():
             for facility, share in shares.items():
                 reading = readings.get(item, {}).get(facility)
                 if reading is not None:
@@ -306,14 +315,15 @@ async def routing_allowance(
     if not allowance:
         return allowance
     for start in range(0, len(items), 500):
-        rows = await conn.execute(_routed_units(brand, list(pools), items[start : start + 500]))
+        rows = await conn.execute(_routed_units(brand, None, items[start : start + 500]))
         for r in rows:
-            key = (r.pool, r.facility, r.sku)
             reading = readings.get(r.sku, {}).get(r.facility)
-            if key not in allowance or reading is None or r.open <= 0 or r.cancelled_at is not None:
+            if reading is None or r.open <= 0 or r.cancelled_at is not None:
                 continue
             if r.confirmed_at is None or reading.as_of is None or r.confirmed_at >= reading.as_of:
-                allowance[key] -= r.open  # not in the reading's ATP yet
+                for key in ((r.pool, r.facility, r.sku), (ANY_POOL, r.facility, r.sku)):
+                    if key in allowance:
+                        allowance[key] -= r.open  # not in the reading's ATP yet
     return allowance
 
 
