@@ -381,7 +381,7 @@ async def test_transaction_per_chunk_commits_each_chunk_and_finishes_with_the_jo
     registry = TaskRegistry()
     chunks_seen: list[list[int]] = []
 
-    @registry.task("apply", retry=RetryPolicy(base_s=0.01, cap_s=0.01))
+    @registry.task("apply", retry=RetryPolicy(base_s=0.5, cap_s=0.5))
     async def apply_all(ctx):
         async def apply(conn, chunk):
             chunks_seen.append(list(chunk))
@@ -401,7 +401,7 @@ async def test_transaction_per_chunk_commits_each_chunk_and_finishes_with_the_jo
     async with engine.connect() as conn:
         assert await cursors.read(conn, brand="b", name="item-1") == "1"  # the first chunk stayed committed
         assert await cursors.read(conn, brand="b", name="done") is None
-    await asyncio.sleep(0.05)  # the retry's delay
+    await asyncio.sleep(0.6)  # the retry's delay (0.25-0.5 s: long enough that the first run goes idle before it)
     await run_until_idle(engine, registry)
     assert chunks_seen == [[0, 1], [2, 3], [4], [0, 1], [2, 3], [4]]
     async with engine.connect() as conn:

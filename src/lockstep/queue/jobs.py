@@ -383,7 +383,7 @@ async def _coalesce(conn: AsyncConnection, job: Job, twin, where, values: dict[s
     if finished.rowcount != 1:
         return False
     merged = {
-        "run_at": min(_aware(twin.run_at), values["run_at"]),
+        "run_at": min(twin.run_at, values["run_at"]),
         "priority": max(twin.priority, job.priority),
         "attempts": max(twin.attempts, values["attempts"]),
     }
@@ -391,11 +391,6 @@ async def _coalesce(conn: AsyncConnection, job: Job, twin, where, values: dict[s
         merged["last_error"] = values["last_error"]
     await conn.execute(update(jobs).where(jobs.c.id == twin.id).values(**merged))
     return True
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands timestamps back naive (stored as UTC)."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def bury(conn: AsyncConnection, job: Job, *, error: str) -> bool:

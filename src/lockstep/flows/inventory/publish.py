@@ -129,18 +129,12 @@ async def publish(ctx: JobContext) -> None:
                     batch_size=settings.publish_batch_size,
                 )
                 rejected = list(result.rejected)
-        refused = {key for key, _ in rejected}
-        async with engine.begin() as conn:
-            await store.record_published(
-                conn,
-                brand,
-                pool,
-                {c.sku: (c.new, terms_of(figures[c.sku])) for c in batch if c.sku not in refused},
-                now=utcnow(),
-            )
 
+    refused = {key for key, _ in rejected}
     waiting = {c.sku for c in changes} - {c.sku for c in batch}  # beyond this run's one mutation: still dirty
-    async with ctx.transaction() as conn:
+    async with ctx.transaction() as conn:  # what Centra now holds, with the keys it settles: one transaction
+        written = {c.sku: (c.new, terms_of(figures[c.sku])) for c in batch if c.sku not in refused}
+        await store.record_published(conn, brand, pool, written, now=utcnow())
         await store.clear_dirty(conn, brand, [k for k in keys if k.sku not in waiting])
         await _settle_rejections(conn, topology, pool, rejected)
         if waiting or len(keys) >= MAX_KEYS_PER_RUN:
