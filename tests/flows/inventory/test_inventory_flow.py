@@ -41,10 +41,12 @@ def expected(world, pool: str, sku: str, held_open: int = 0) -> int:
 @contextlib.asynccontextmanager
 async def stock_world(db_url, tmp_path):
     """A brand world whose scan runs when a test says so (the self-rescheduling chain is pushed an hour out, so
-    draining the queue ends) and whose rolling scan is due after a second."""
+    draining the queue ends) and whose rolling scan is due after a second and reads every item (the seeded
+    catalog's 160 items in one page: with the example's 100 a page, the second roll read items 101-160 and a test
+    saw the other channel's move only when the changes feed's overlap happened to re-read the whole catalog)."""
     async with brand_world(db_url, tmp_path) as world:
         inventory = world.topology.inventory.model_copy(
-            update={"rolling_scan_seconds": 1, "scan_interval_seconds": 3600}
+            update={"rolling_scan_seconds": 1, "scan_interval_seconds": 3600, "scan_page_items": 1000}
         )
         world.use_topology(world.topology.model_copy(update={"inventory": inventory}))
         yield world
