@@ -104,8 +104,11 @@ def test_a_unit_sold_beyond_every_share_goes_where_units_are_left_unclaimed():
     used_up = {("uk", "GB-MKN", "A"): 0, ("uk", "SE-STO", "A"): 0}
     gb_left = {**used_up, (ANY_POOL, "GB-MKN", "A"): 1, (ANY_POOL, "SE-STO", "A"): 0}
     assert [u.facility for u in route_order(irish, TABLE, available=gb_left).units] == ["GB-MKN"]
+    # several have units left: the one with the most (it keeps the most slack), the configured order on a tie
     both_left = {**used_up, (ANY_POOL, "GB-MKN", "A"): 2, (ANY_POOL, "SE-STO", "A"): 1}
-    assert [u.facility for u in route_order(irish, TABLE, available=both_left).units] == ["SE-STO"]  # configured
+    assert [u.facility for u in route_order(irish, TABLE, available=both_left).units] == ["GB-MKN"]
+    tie = {**used_up, (ANY_POOL, "GB-MKN", "A"): 2, (ANY_POOL, "SE-STO", "A"): 2}
+    assert [u.facility for u in route_order(irish, TABLE, available=tie).units] == ["SE-STO"]  # the override first
     none_left = {**used_up, (ANY_POOL, "GB-MKN", "A"): 0, (ANY_POOL, "SE-STO", "A"): -1}
     assert [u.facility for u in route_order(irish, TABLE, available=none_left).units] == ["SE-STO"]
     # an order's lines draw on what is left as they are routed
@@ -188,3 +191,37 @@ def test_routing_never_guesses_and_never_loses_units(table, o):
         assert len({s.number for s in built}) == len(built) == len(result.facilities)
         assert all(s.number == sales_order_number(o.number, s.facility) for s in built)
         assert sum(x.quantity for s in built for x in s.lines) == sum(x.quantity for x in o.lines)
+
+
+def test_the_safety_buffer_is_kept_at_every_facility_a_pool_draws_from():
+    """The peak sale's residual oversold unit: GB-MKN has 3, SE-STO 5; uk sells ⌊0.8·3⌋ + ⌊0.3·5⌋ - 1 = 2. By
+    the shares alone both uk units came from GB-MKN (share 2), leaving it one unit for other channels' orders
+    before the next figure lands. Keeping uk's buffer there too, the second unit still comes from uk's own share
+    — Stockholm's, where more is left — and Milton Keynes keeps two."""
+    left = {("uk", "GB-MKN", "A"): 2, ("uk", "SE-STO", "A"): 1, (ANY_POOL, "GB-MKN", "A"): 3}
+    left[(ANY_POOL, "SE-STO", "A")] = 5
+    two = order(
+        line(1, 1, ("UK Milton Keynes", 1), sku="A"), line(2, 1, ("UK Milton Keynes", 1), sku="A"), country="GB"
+    )
+    buffer_of = {"uk": 1}
+    assert [u.facility for u in route_order(two, TABLE, available=left, held=lambda p, i: buffer_of[p]).units] == [
+        "GB-MKN",
+        "SE-STO",
+    ]
+    assert [u.facility for u in route_order(two, TABLE, available=left).units] == ["GB-MKN", "GB-MKN"]  # no buffer
+
+    # Beyond the buffer-keeping choice, the units still come from the pool's own share where there is one (even
+    # where less is unclaimed: a facility's unclaimed units may be another pool's unsold share) ...
+    only_gb = {("uk", "GB-MKN", "A"): 1, ("uk", "SE-STO", "A"): 0, (ANY_POOL, "GB-MKN", "A"): 1}
+    only_gb[(ANY_POOL, "SE-STO", "A")] = 9
+    one = order(line(1, 1, ("UK Milton Keynes", 1), sku="A"), country="GB")
+    assert [u.facility for u in route_order(one, TABLE, available=only_gb, held=lambda p, i: 1).units] == ["GB-MKN"]
+    # ... and an override keeps its preference while its share there keeps the buffer
+    irish = order(line(1, 1, ("UK Milton Keynes", 1), sku="A"), country="IE")
+    roomy = {("uk", "GB-MKN", "A"): 9, ("uk", "SE-STO", "A"): 2, (ANY_POOL, "GB-MKN", "A"): 12}
+    roomy[(ANY_POOL, "SE-STO", "A")] = 4
+    assert [u.facility for u in route_order(irish, TABLE, available=roomy, held=lambda p, i: 1).units] == ["SE-STO"]
+    roomy[("uk", "SE-STO", "A")] = 1  # its share's last unit there: the buffer would go, GB-MKN keeps it
+    assert [u.facility for u in route_order(irish, TABLE, available=roomy, held=lambda p, i: 1).units] == ["GB-MKN"]
+    # nothing known: the buffer changes nothing, the configured order holds
+    assert [u.facility for u in route_order(one, TABLE, available=None, held=lambda p, i: 1).units] == ["GB-MKN"]

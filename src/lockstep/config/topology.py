@@ -331,6 +331,13 @@ class InventorySettings(_Model):
     scan_page_items: int = Field(
         100, ge=1, le=1000, description="items re-read per scan by the rolling availability scan"
     )
+    other_orders_seconds: int = Field(
+        2,
+        ge=0,
+        le=3600,
+        description="how often Deposco's new sales orders are read for other channels' (0: never); their items "
+        "are re-read at once (an allocation that moves no on-hand is not in the changed-stock poll)",
+    )
 
 
 class Channel(_Model):

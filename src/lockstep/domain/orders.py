@@ -7,7 +7,7 @@ can. Every cause carries the exception kind it raises, so 300 orders with one ca
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -93,15 +93,16 @@ def evaluate(
     sku_key: str,
     available: Allowance | None = None,
     carriers: CarrierTable | None = None,
+    held: Callable[[str, str], int] | None = None,
 ) -> Evaluation:
     """The next step for an order not yet exported. ``available``: what each pool may still draw per facility and
-    item (``domain.routing``), when the stock flow knows it; ``carriers``: the brand's carrier mapping (None or
-    empty: Deposco chooses)."""
+    item (``domain.routing``), when the stock flow knows it, and ``held(pool, item)`` its safety buffer;
+    ``carriers``: the brand's carrier mapping (None or empty: Deposco chooses)."""
     if order.status == OrderStatus.CANCELLED:
         return Evaluation("cancelled")
     if not order.eligible_for_export:
         return Evaluation("waiting")
-    routing = route_order(order, table, available=available, item_of=lambda line: item_key(line, sku_key))
+    routing = route_order(order, table, available=available, item_of=lambda line: item_key(line, sku_key), held=held)
     causes = [Cause(p.cause, p.detail, p.line_id, p.pool) for p in routing.problems]
     for line in order.lines:
         key = item_key(line, sku_key)

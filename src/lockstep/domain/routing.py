@@ -7,10 +7,13 @@ configured priority order) ships — the first one that can still supply the uni
 stock, when the caller knows (``available``): a pool backed by two facilities sells both shares, so its orders
 must be able to reach both, or the second share would be sold out of the first facility's shelves. The same
 holds for an override: it wins while the pool's share there covers the units, then the pool's other facilities
-supply. When no facility can supply the units from the pool's share (Centra sold on a figure that was already
-stale), they go to the first of those facilities that still has units nobody has claimed (``ANY_POOL`` in the
-allowance: the buffers and floored-away parts of every pool sharing it): there they ship, and the next figures
-take them into account; at a facility with nothing left they are certainly short. With nothing known (no reading
+supply. The pool's safety buffer (``held``) is kept back at each facility in that first choice, so routing does
+not draw one facility the pool shares with other channels down to its last unit while the buffer sits at
+another (see :func:`choose_facility`). When no facility can supply the units from the pool's share (Centra
+sold on a figure that was already stale), they go to the one of those facilities that still has the most units
+nobody has claimed (``ANY_POOL`` in the allowance: the buffers and floored-away parts of every pool sharing
+it): there they ship, and the next figures take them into account; at a facility with nothing left they are
+certainly short. With nothing known (no reading
 yet) or no unclaimed units anywhere, the override or the first live facility ships, as configured.
 Anything that does not resolve cleanly is a :class:`RoutingProblem` with its
 cause, and the order is quarantined as a whole — a partially routed order would ship some lines from a guessed
@@ -108,10 +111,25 @@ def choose_facility(
     item: str = "",
     units: int = 0,
     available: Allowance | None = None,
+    held: int = 0,
 ) -> tuple[str | None, RoutingProblem | None]:
-    """The facility for ``units`` of ``item`` from ``route``'s pool shipping to ``country``: an override first
-    (while the pool's share there covers the units, when known), else the first live facility whose allowance
-    covers the units, else the override or the first live facility.
+    """The facility for ``units`` of ``item`` from ``route``'s pool shipping to ``country``, when every live
+    facility's allowance is known, in three steps:
+
+    1. the override, else the first live facility, whose allowance covers the units with the pool's safety
+       buffer (``held``) still left there;
+    2. else, of those whose allowance covers the units, the one with the most units unclaimed (``ANY_POOL``);
+    3. else (Centra sold on a stale figure), of those with unclaimed units enough, the one with the most;
+
+    else, or with the allowance not known, the override or the first live facility.
+
+    Why the buffer in step 1: Centra's figure subtracts it once, from the pool's total, so routing by the shares
+    alone drew the pool's first facility to zero and left the buffer wherever it drew last. Another channel's
+    order at the drained facility, landing before the next figure reached Centra, then left the pool's last sold
+    unit short there (the peak sale's residual oversold units: uk orders open at GB-MKN with nothing on hand,
+    GB-MKN 3 units and SE-STO 5, uk selling ⌊0.8·3⌋ + ⌊0.3·5⌋ - 1 = 2, both drawn from Milton Keynes). The units
+    beyond step 1 are still the pool's own share (step 2: no other pool's units), sent where the most stock is
+    left, which keeps the most slack for the orders other channels take there.
 
     An override is a preference (Irish orders from Stockholm: no duties), not a reason to oversell: the pool's
     Centra figure counts its share of every facility, so once its share of the override's facility is used up,
@@ -126,12 +144,19 @@ def choose_facility(
     known = available is not None and all((route.pool, code, item) in available for code in live)
     if live and known:  # only with every live facility's figure known: otherwise the configured order decides
         candidates = [override, *live] if override is not None else live
-        for code in candidates:
-            if available.get((route.pool, code, item), 0) >= units > 0:
-                return code, None
-        for code in candidates:  # the pool's shares are used up: where units are left unclaimed, they ship
-            if available.get((ANY_POOL, code, item), 0) >= units > 0:
-                return code, None
+
+        def most_unclaimed(codes: list[str]) -> str:
+            return max(codes, key=lambda code: available.get((ANY_POOL, code, item), 0))  # ties: configured order
+
+        own = [code for code in candidates if available.get((route.pool, code, item), 0) >= units > 0]
+        keeping_buffer = [code for code in own if available[(route.pool, code, item)] - max(0, held) >= units]
+        if keeping_buffer:
+            return keeping_buffer[0], None
+        if own:
+            return most_unclaimed(own), None
+        unclaimed = [code for code in candidates if available.get((ANY_POOL, code, item), 0) >= units > 0]
+        if unclaimed:  # the pool's shares are used up: where units are left that no pool's open orders claim
+            return most_unclaimed(unclaimed), None
     if override is not None:
         return override, None
     if live:
@@ -148,10 +173,12 @@ def route_order(
     *,
     available: Allowance | None = None,
     item_of: Callable[[OrderLine], str] | None = None,
+    held: Callable[[str, str], int] | None = None,
 ) -> RoutingResult:
     """Route every allocated unit; ``available`` (keyed by ``item_of(line)``, default the SKU) lets a pool's
-    orders reach the facility that still has the pool's share in stock. Units routed to a facility count against
-    its allowance for the order's later lines (the caller does the same across orders)."""
+    orders reach the facility that still has the pool's share in stock, ``held(pool, item)`` is the pool's safety
+    buffer (:func:`choose_facility`). Units routed to a facility count against its allowance for the order's
+    later lines (the caller does the same across orders)."""
     left = dict(available) if available is not None else None
     units: list[RoutedUnits] = []
     problems: list[RoutingProblem] = []
@@ -184,7 +211,10 @@ def route_order(
                 )
                 continue
             item = item_of(line) if item_of else line.sku
-            facility, problem = choose_facility(route, country, item=item, units=allocation.quantity, available=left)
+            buffer = held(route.pool, item) if held is not None and left is not None else 0
+            facility, problem = choose_facility(
+                route, country, item=item, units=allocation.quantity, available=left, held=buffer
+            )
             if left is not None and facility is not None and problem is None:
                 left[(route.pool, facility, item)] = left.get((route.pool, facility, item), 0) - allocation.quantity
                 if (ANY_POOL, facility, item) in left:

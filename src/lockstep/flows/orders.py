@@ -203,7 +203,9 @@ async def _decide(
     table = topology.routing_table()
     if available is _READ:
         available = await _allowance(conn, topology, table, [order], keys)
-    evaluation = evaluate(order, table, unknown, topology.sku_key, available, topology.carrier_table())
+    evaluation = evaluate(
+        order, table, unknown, topology.sku_key, available, topology.carrier_table(), held=topology.safety_buffer
+    )
     old_groups = {(c["kind"], c["group"]) for c in (previous.causes if previous else [])}
     if evaluation.state == "export":
         units = [

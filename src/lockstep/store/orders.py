@@ -284,6 +284,19 @@ async def insert_units(conn: AsyncConnection, rows: list[dict[str, Any]]) -> Non
         await conn.execute(order_units.insert(), [{"cancelled": 0, "shipped": 0, **row} for row in rows])
 
 
+async def known_sales_orders(conn: AsyncConnection, brand: str, numbers: Iterable[str]) -> set[str]:
+    """Which of these Deposco order numbers are Lockstep's own (Centra orders it exported or is exporting)."""
+    numbers = sorted(set(numbers))
+    found: set[str] = set()
+    for start in range(0, len(numbers), 500):
+        chunk = numbers[start : start + 500]
+        rows = await conn.execute(
+            select(sales_orders.c.number).where(sales_orders.c.brand == brand, sales_orders.c.number.in_(chunk))
+        )
+        found.update(r.number for r in rows)
+    return found
+
+
 async def ensure_sales_orders_many(conn: AsyncConnection, brand: str, by_order: dict[str, dict[str, str]]) -> None:
     """A row per Deposco order of each Centra order (order -> facility -> sales order number), kept if it exists;
     one statement."""

@@ -92,7 +92,7 @@ def start(sim_factory, example_topology, checker):
         }
 
         def client(budget=None, **kwargs) -> DeposcoClient:
-            transport = SpecCheckingTransport(checker)
+            transport = kwargs.pop("transport", None) or SpecCheckingTransport(checker)
             return DeposcoClient.from_topology(topology, secrets, budget, retry=RETRY, transport=transport, **kwargs)
 
         return sim, client
@@ -303,3 +303,55 @@ async def test_batch_import_creates_many_orders_in_one_request_with_inner_status
         assert await client.find_sales_order("C402-WH1") is None
     orders = [o for o in sim.sim.state.orders.values() if o.number.startswith("C40")]
     assert sorted(o.number for o in orders) == ["C400-WH1", "C401-WH1", "C403-WH2"]
+
+
+async def test_new_sales_orders_of_every_channel_newest_first_with_all_their_lines(start, checker):
+    """The other-channel watch's read: orders created after a time, their lines complete even past the nested
+    cap of 10, and the read stops at the first older order (a ``createdAfter`` Deposco ignored would otherwise
+    page through every order)."""
+    sim, make = start()
+    skus = [f"SKU-{n:02d}" for n in range(12)]
+    sim.control("POST", "/items", json={"items": [{"number": s} for s in skus]})
+    sim.control("PUT", "/stock", json={"rows": [{"facility": "WH1", "itemNumber": s, "onHand": 5} for s in skus]})
+    async with make() as client:
+        sim.control(
+            "POST", "/otherChannelOrders", json={"facility": "WH1", "lines": [{"itemNumber": "SKU-00", "quantity": 1}]}
+        )
+        await asyncio.sleep(0.05)
+        cursor = datetime.now(UTC)
+        await asyncio.sleep(0.05)
+        wide = sim.control(
+            "POST",
+            "/otherChannelOrders",
+            json={"facility": "WH1", "lines": [{"itemNumber": s, "quantity": 1} for s in skus]},
+        )
+        await client.upsert_sales_order(order("200", [("SKU-01", 2)]), exists=False)
+
+        seen = [o async for o in client.iter_new_sales_orders(cursor)]
+        assert [o.number for o in seen] == ["C200-WH1", wide["number"]]  # newest first, the older one not read
+        assert sorted(line.item for line in seen[1].lines) == skus  # 12 lines: read from the sub-resource
+        assert [(line.item, line.quantity) for line in seen[0].lines] == [("SKU-01", 2)]
+        assert all(o.facility == "WH1" for o in seen)
+        assert [o async for o in client.iter_new_sales_orders(datetime.now(UTC))] == []
+
+        # a createdAfter Deposco ignored: the first row older than the cursor ends the read
+        class IgnoresFilter(httpx.AsyncBaseTransport):
+            def __init__(self) -> None:
+                self.inner, self.lists = httpx.AsyncHTTPTransport(), 0
+
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                if request.url.path.endswith("/orders/salesOrders"):
+                    self.lists += 1  # first page and the pages after it
+                if "createdAfter" in request.url.params:
+                    params = {k: v for k, v in request.url.params.items() if k != "createdAfter"}
+                    request = httpx.Request(
+                        request.method, request.url.copy_with(params=params), headers=request.headers
+                    )
+                return await self.inner.handle_async_request(request)
+
+        transport = IgnoresFilter()
+        async with make(transport=transport) as blind:
+            seen = [o async for o in blind.iter_new_sales_orders(cursor, page_size=1)]
+        assert [o.number for o in seen] == ["C200-WH1", wide["number"]]
+        assert transport.lists == 3  # a page each, the third holding the first older order: no fourth
+    assert "GET /orders/salesOrders" in checker.checked

@@ -88,6 +88,59 @@ async def test_receipts_adjustments_and_other_channel_demand_reach_every_pool(db
         assert centra_level(world, "us", items[0])[0] == 0  # the draft facility's 500 units never appear
 
 
+def with_inventory(world, **settings) -> None:
+    world.use_topology(
+        world.topology.model_copy(update={"inventory": world.topology.inventory.model_copy(update=settings)})
+    )
+
+
+async def refreshed_items(world) -> list[str]:
+    """Items every ``inventory.refresh`` job so far was asked to read (done jobs are kept until purged)."""
+    from lockstep.store.tables import jobs
+
+    async with world.runtime.engine.connect() as conn:
+        rows = await conn.execute(select(jobs.c.payload).where(jobs.c.task == "inventory.refresh"))
+        return sorted(item for (payload,) in rows for item in (payload or {}).get("items", []))
+
+
+async def test_another_channels_order_is_seen_on_the_next_tick_not_a_catalog_cycle_later(db_url, tmp_path):
+    """An order another channel places in Deposco allocates stock without moving on hand: the changes feed never
+    shows it and the rolling scan (switched off here after the first pass) would reach the item a catalog cycle
+    later. The order watch reads Deposco's new orders and re-reads their items at once; Lockstep's own exported
+    orders are left alone (their units are the equation's in-flight term already)."""
+    from collections import Counter
+
+    from lockstep.sim.scenario.control import DeposcoControl
+
+    async with stock_world(db_url, tmp_path) as world:
+        sku, own_sku = world.seeded.items[5].item, world.seeded.items[6]
+        # The seeding's on-hand activity must be older than the changes feed's look-back after the first tick,
+        # or that feed would re-read every cell (other channels' moves included) and hide what is tested here.
+        await asyncio.sleep(2.1)
+        await scan_and_publish(world)
+        with_inventory(world, rolling_scan_seconds=3600, other_orders_seconds=1)
+        before = centra_level(world, "eu", sku)[0]
+        read_before = Counter(await refreshed_items(world))
+
+        number = await world.place("eu", "SE", [(own_sku.sku, 1)], shopper=1)
+        await world.fetch(number)  # exported to SE-STO: an order Deposco lists, but Lockstep's own
+        async with world.sims.endpoints().deposco_client() as http:
+            await DeposcoControl(http).other_channel_order("SE-STO", [(sku, 3)])
+        await asyncio.sleep(1.05)
+        await scan_and_publish(world)
+
+        assert centra_level(world, "eu", sku)[0] == expected(world, "eu", sku) < before
+        read = Counter(await refreshed_items(world)) - read_before
+        assert read == {sku: 1}  # the other channel's item, once; not the own order's
+
+        with_inventory(world, rolling_scan_seconds=3600, other_orders_seconds=0)  # the watch off: not seen
+        async with world.sims.endpoints().deposco_client() as http:
+            await DeposcoControl(http).other_channel_order("SE-STO", [(sku, 3)])
+        await asyncio.sleep(1.05)
+        await scan_and_publish(world)
+        assert centra_level(world, "eu", sku)[0] > expected(world, "eu", sku)
+
+
 async def test_unchanged_values_are_not_written_again(db_url, tmp_path):
     async with stock_world(db_url, tmp_path) as world:
         await scan_and_publish(world)
@@ -226,9 +279,9 @@ async def test_a_pool_backed_by_two_facilities_ships_from_the_second_when_the_fi
 
 
 async def test_orders_fetched_in_one_batch_do_not_route_the_same_units(db_url, tmp_path):
-    """Two uk orders of one unit, fetched together: GB-MKN holds one unit of uk's share (⌊0.8·2⌋), SE-STO three
-    (⌊0.3·10⌋). The batch reads the allowance once, so the first order's unit must come off it before the second
-    is routed, or both would go to GB-MKN's single unit."""
+    """Two uk orders of one unit, fetched together: GB-MKN holds one unit of uk's share beyond its safety buffer
+    (⌊0.8·3⌋ - 1), SE-STO two (⌊0.3·10⌋ - 1). The batch reads the allowance once, so the first order's unit must
+    come off it before the second is routed, or both would go to GB-MKN and leave it one unit."""
     from lockstep.sim.scenario.control import DeposcoControl
     from lockstep.sim.truth import read_truth
     from lockstep.store import orders as order_store
@@ -236,9 +289,9 @@ async def test_orders_fetched_in_one_batch_do_not_route_the_same_units(db_url, t
     async with stock_world(db_url, tmp_path) as world:
         item = world.seeded.items[0]
         async with world.sims.endpoints().deposco_client() as http:
-            await DeposcoControl(http).set_stock([("GB-MKN", item.item, 2), ("SE-STO", item.item, 10)])
+            await DeposcoControl(http).set_stock([("GB-MKN", item.item, 3), ("SE-STO", item.item, 10)])
         await scan_and_publish(world)
-        assert centra_level(world, "uk", item.item)[0] == expected(world, "uk", item.item) == 1 + 3 - 1
+        assert centra_level(world, "uk", item.item)[0] == expected(world, "uk", item.item) == 2 + 3 - 1
 
         numbers = [await world.place("uk", "GB", [(item.sku, 1)], shopper=n) for n in range(2)]
         await world.fetch(*numbers)  # one orders.fetch call: both jobs are ready together

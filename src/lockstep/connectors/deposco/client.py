@@ -15,7 +15,7 @@ the same header; ``orderStatus`` is refused on an update; paging follows ``links
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -366,6 +366,28 @@ class DeposcoClient:
         )
         lines = await self.order_lines(order_id, priority=priority) if with_lines else None
         return self._parse("salesOrders.get", t.sales_order, body, lines)
+
+    async def iter_new_sales_orders(
+        self, created_after: datetime, *, page_size: int = 50, priority: Priority = Priority.HIGH
+    ) -> AsyncIterator[SalesOrder]:
+        """Sales orders of every channel created after ``created_after`` (pass a cursor minus an overlap), newest
+        first, with their lines (the nested list when it certainly holds all of them, else the sub-resource).
+
+        Lists come id-descending, so the first row not created after the cursor ends the read: a ``createdAfter``
+        that Deposco ignored would otherwise page through every order the tenant ever had."""
+        params = {"businessUnit": self.business_unit, "createdAfter": iso(created_after), "pageSize": page_size}
+        async for row in self._pages(
+            "/orders/salesOrders", operation="salesOrders.list", priority=priority, params=params
+        ):
+            for order in self._rows("salesOrders.list", t.sales_order, [row]):
+                if order.created_at is not None and order.created_at <= created_after:
+                    return
+                nested = t.nested_rows(row, "orderLines")
+                if nested is None and order.order_id:
+                    lines = await self.order_lines(order.order_id, priority=priority)
+                else:
+                    lines = self._rows("salesOrders.lines", t.sales_order_line, nested or [])
+                yield replace(order, lines=tuple(lines))
 
     async def order_lines(self, order_id: str, *, priority: Priority = Priority.NORMAL) -> list[SalesOrderLine]:
         """All lines, from the paged sub-resource (the nested list in the order stops at 10)."""

@@ -16,7 +16,16 @@ It spends the brand's Deposco budget, shared with order exports, sparingly:
    not cover ATP moves that change no on-hand (another channel's order allocating stock), so every item is
    re-read in turn as a safety net; the cursor is the last item read.
 
-``inventory.refresh`` {items} reads chosen items at once (a hint, or ``lockstep stock refresh``).
+3. **Other channels' orders**, every ``inventory.other_orders_seconds``: Deposco's sales orders created since
+   the last look (new API, id-descending, so one page a tick at a sale's pace). Another channel's order
+   allocates stock without moving on hand, so the changes feed never shows it and the rolling scan reached its
+   items only once a catalog cycle (a minute for the peak sale's 400 items, much longer for a real catalog):
+   meanwhile Centra kept selling units the order had taken, and only the one-unit safety buffer stood between
+   that and an oversold unit. The items of every order Lockstep did not send itself are re-read at once (an
+   ``inventory.refresh`` job).
+
+``inventory.refresh`` {items} reads chosen items at once (a hint, other channels' orders, or
+``lockstep stock refresh``).
 
 A reading is stored only if it is newer than the one held (``store/stock.py``). Readings for facilities that are
 not in the brand's topology, or SKUs unknown to it, are stored all the same (they cost nothing and explain drift
@@ -39,6 +48,7 @@ from lockstep.connectors.budget import Priority
 from lockstep.domain.model import StockReading
 from lockstep.queue import JobContext, TaskRegistry, enqueue
 from lockstep.store import cursors
+from lockstep.store import orders as order_store
 from lockstep.store import stock as store
 from lockstep.store.db import read_only
 from lockstep.store.items import item_coverage
@@ -48,7 +58,9 @@ log = structlog.get_logger("lockstep.inventory")
 SCAN, REFRESH, PUBLISH = "inventory.scan", "inventory.refresh", "inventory.publish"
 CHANGES_CURSOR, ROLLING_CURSOR = "inventory.changed_after", "inventory.rolling_after_item"
 ROLLING_AT = "inventory.rolling_at"
+ORDERS_CURSOR = "inventory.orders_created_after"
 SWEPT_AT = "inventory.late_sweep_at"
+TICK_SLACK_S = 0.25  # a watch due every n s runs on the tick that comes n s after the last, give or take this
 FAST_OVERLAP_S = 2.0  # a tick's look-back between two late sweeps: activity committed up to 2 s late
 # A sale changes most of a few hundred items x facilities within a few seconds: one request a tick, not two.
 CHANGES_PAGE_SIZE = 1000
@@ -145,11 +157,21 @@ async def scan(ctx: JobContext) -> None:
         # exports kept it waiting about a second each time (readings p99 6-10 s behind Deposco).
         await deposco.v1.inventory_changes(since, page_size=CHANGES_PAGE_SIZE, priority=Priority.URGENT) if live else []
     )
+    watched = await _other_channel_items(ctx, topology, live, asked_at)
 
     async with ctx.transaction() as conn:
         now = utcnow()
         marked = await take_readings(conn, topology, changed, reason="reading", now=now)
         await cursors.write(conn, brand=ctx.brand, name=CHANGES_CURSOR, value=asked_at.isoformat())
+        if watched is not None:
+            orders_seen, wanted = watched
+            own = await order_store.known_sales_orders(conn, ctx.brand, orders_seen)
+            allocated = sorted({item for number, item in wanted if number not in own} - set(items))
+            await cursors.write(conn, brand=ctx.brand, name=ORDERS_CURSOR, value=asked_at.isoformat())
+            if allocated:  # their own job, as the rolling page: read at once, HIGH on Deposco's budget
+                await enqueue(
+                    conn, brand=ctx.brand, task=REFRESH, payload={"items": allocated}, priority=PUBLISH_PRIORITY
+                )
         if sweep and live:
             await cursors.write(conn, brand=ctx.brand, name=SWEPT_AT, value=asked_at.isoformat())
         if items:
@@ -167,6 +189,33 @@ async def scan(ctx: JobContext) -> None:
         )
     if marked:
         log.info("stock changed", brand=ctx.brand, keys=marked, changed=len(changed))
+
+
+async def _other_channel_items(
+    ctx: JobContext, topology: Any, live: list[str], asked_at: datetime
+) -> tuple[set[str], list[tuple[str, str]]] | None:
+    """When the watch is due: the numbers of the sales orders Deposco created since the last look, and (order
+    number, item) for their lines shipping from a live facility; None when not due (or switched off)."""
+    every = topology.inventory.other_orders_seconds
+    if every <= 0 or not live:
+        return None
+    async with read_only(ctx.services.engine) as conn:
+        last = await cursors.read(conn, brand=ctx.brand, name=ORDERS_CURSOR)
+    if last is not None and (asked_at - datetime.fromisoformat(last)).total_seconds() < every - TICK_SLACK_S:
+        return None
+    since = (
+        datetime.fromisoformat(last) - timedelta(seconds=FAST_OVERLAP_S)
+        if last is not None
+        else asked_at - timedelta(seconds=topology.inventory.scan_overlap_seconds)
+    )
+    numbers: set[str] = set()
+    wanted: list[tuple[str, str]] = []
+    facilities = set(live)
+    async for order in ctx.services.deposco(ctx.brand).iter_new_sales_orders(since, priority=Priority.HIGH):
+        numbers.add(order.number)
+        if order.facility in facilities:
+            wanted += [(order.number, line.item) for line in order.lines if line.item]
+    return numbers, wanted
 
 
 def next_tick_in(interval_s: float, started: datetime, now: datetime) -> float:
