@@ -203,6 +203,8 @@ async def _decide(
     table = topology.routing_table()
     if available is _READ:
         available = await _allowance(conn, topology, table, [order], keys)
+    if isinstance(available, dict) and previous is not None and not in_deposco:
+        _give_back(available, await store.units(conn, brand, order.number))
     evaluation = evaluate(
         order, table, unknown, topology.sku_key, available, topology.carrier_table(), held=topology.safety_buffer
     )
@@ -259,6 +261,20 @@ def _draw(available: Any, order: Order, units: Any, sku_key: str) -> None:
         for key in ((unit.pool, unit.facility, item), (ANY_POOL, unit.facility, item)):
             if key in available:
                 available[key] -= unit.quantity
+
+
+def _give_back(available: dict, units: Any) -> None:
+    """Put an order's own routed units back into the routing allowance before it is routed again: the allowance
+    counts them as taken (routed, not yet in Deposco), so a re-evaluated order (a second webhook, a re-fetch)
+    saw its own units as another order's and moved off the facility it had been given (the peak sale's Irish
+    order went from Stockholm, 5 units, to Milton Keynes, 2, which another channel then emptied)."""
+    for unit in units:
+        open_units = unit.quantity - unit.cancelled - unit.shipped
+        if open_units <= 0:
+            continue
+        for key in ((unit.pool, unit.facility, unit.sku), (ANY_POOL, unit.facility, unit.sku)):
+            if key in available:
+                available[key] += open_units
 
 
 def _item_keys(order: Order, sku_key: str) -> set[str]:

@@ -304,6 +304,40 @@ async def test_orders_fetched_in_one_batch_do_not_route_the_same_units(db_url, t
         assert truth["oversold"]["units"] == 0
 
 
+async def test_an_order_routed_again_before_its_export_keeps_its_facility(db_url, tmp_path):
+    """An Irish uk order (override: Stockholm) fetched twice before its export went through: its own routed
+    units count as taken in the allowance, so the second routing saw Stockholm's uk share used up and moved the
+    order to Milton Keynes (2 units), which another channel then emptied: the peak sale's oversold unit. Its own
+    units are given back before it is routed again."""
+    from lockstep.sim.scenario.control import DeposcoControl
+    from lockstep.store import orders as order_store
+
+    async with stock_world(db_url, tmp_path) as world:
+        item = world.seeded.items[0]
+        async with world.sims.endpoints().deposco_client() as http:
+            await DeposcoControl(http).set_stock([("GB-MKN", item.item, 2), ("SE-STO", item.item, 5)])
+        await scan_and_publish(world)
+        assert centra_level(world, "uk", item.item)[0] == 1 + 1 - 1
+
+        import_orders = {"operations": {"POST /integration/{code}/orders": {"error_5xx": 1.0}}}
+        await world.deposco_control("PUT", "/_sim/faults", json=import_orders)  # the export keeps failing
+        number = await world.place("uk", "IE", [(item.sku, 1)], shopper=3)
+
+        async def routed_to() -> list[str]:
+            async with world.runtime.engine.connect() as conn:
+                return [u.facility for u in await order_store.units(conn, world.brand, number)]
+
+        await world.fetch(number, horizon_s=0.5)
+        assert await routed_to() == ["SE-STO"]  # Stockholm has the most left of the uk share
+        await world.enqueue("orders.fetch", {"number": number}, dedupe_key=f"refetch:{number}")
+        await world.run_jobs(horizon_s=0.5)  # a second webhook: the same order evaluated again
+        assert await routed_to() == ["SE-STO"]
+
+        await world.deposco_control("PUT", "/_sim/faults", json={"operations": {}})
+        await world.run_jobs(horizon_s=30)
+        assert list(world.api_orders()) == [f"C{number}-SE-STO"]
+
+
 async def test_drift_from_another_writer_is_found_corrected_and_cleared_from_the_cli(db_url, tmp_path):
     import os
     import subprocess
