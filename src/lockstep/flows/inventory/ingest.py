@@ -21,11 +21,10 @@ It spends the brand's Deposco budget, shared with order exports, sparingly:
    allocates stock without moving on hand, so the changes feed never shows it and the rolling scan reached its
    items only once a catalog cycle (a minute for the peak sale's 400 items, much longer for a real catalog):
    meanwhile Centra kept selling units the order had taken, and only the one-unit safety buffer stood between
-   that and an oversold unit. The items of every order Lockstep did not send itself are re-read at once (an
-   ``inventory.refresh`` job).
+   that and an oversold unit. The tick enqueues ``inventory.watch_orders``, which re-reads the items of every
+   order Lockstep did not send itself at once.
 
-``inventory.refresh`` {items} reads chosen items at once (a hint, other channels' orders, or
-``lockstep stock refresh``).
+``inventory.refresh`` {items} reads chosen items at once (a hint, or ``lockstep stock refresh``).
 
 A reading is stored only if it is newer than the one held (``store/stock.py``). Readings for facilities that are
 not in the brand's topology, or SKUs unknown to it, are stored all the same (they cost nothing and explain drift
@@ -56,6 +55,7 @@ from lockstep.store.items import item_coverage
 log = structlog.get_logger("lockstep.inventory")
 
 SCAN, REFRESH, PUBLISH = "inventory.scan", "inventory.refresh", "inventory.publish"
+WATCH = "inventory.watch_orders"
 CHANGES_CURSOR, ROLLING_CURSOR = "inventory.changed_after", "inventory.rolling_after_item"
 ROLLING_AT = "inventory.rolling_at"
 ORDERS_CURSOR = "inventory.orders_created_after"
@@ -140,6 +140,7 @@ async def scan(ctx: JobContext) -> None:
         items = await _next_items(conn, ctx.brand, after or "", settings.scan_page_items) if due else []
         if due and not items and after:  # wrapped around: start again from the first item
             items = await _next_items(conn, ctx.brand, "", settings.scan_page_items)
+        watch = bool(live) and await _watch_due(conn, ctx.brand, settings.other_orders_seconds, asked_at)
     swept_at = datetime.fromisoformat(swept) if swept else None
     overlap = timedelta(seconds=settings.scan_overlap_seconds)
     sweep = swept_at is None or asked_at - swept_at >= overlap
@@ -157,21 +158,12 @@ async def scan(ctx: JobContext) -> None:
         # exports kept it waiting about a second each time (readings p99 6-10 s behind Deposco).
         await deposco.v1.inventory_changes(since, page_size=CHANGES_PAGE_SIZE, priority=Priority.URGENT) if live else []
     )
-    watched = await _other_channel_items(ctx, topology, live, asked_at)
-
     async with ctx.transaction() as conn:
         now = utcnow()
         marked = await take_readings(conn, topology, changed, reason="reading", now=now)
         await cursors.write(conn, brand=ctx.brand, name=CHANGES_CURSOR, value=asked_at.isoformat())
-        if watched is not None:
-            orders_seen, wanted = watched
-            own = await order_store.known_sales_orders(conn, ctx.brand, orders_seen)
-            allocated = sorted({item for number, item in wanted if number not in own} - set(items))
-            await cursors.write(conn, brand=ctx.brand, name=ORDERS_CURSOR, value=asked_at.isoformat())
-            if allocated:  # their own job, as the rolling page: read at once, HIGH on Deposco's budget
-                await enqueue(
-                    conn, brand=ctx.brand, task=REFRESH, payload={"items": allocated}, priority=PUBLISH_PRIORITY
-                )
+        if watch:  # its own job: read inline, Deposco's answer kept every tick (and its changes) waiting
+            await enqueue(conn, brand=ctx.brand, task=WATCH, dedupe_key=WATCH, priority=PUBLISH_PRIORITY)
         if sweep and live:
             await cursors.write(conn, brand=ctx.brand, name=SWEPT_AT, value=asked_at.isoformat())
         if items:
@@ -191,31 +183,46 @@ async def scan(ctx: JobContext) -> None:
         log.info("stock changed", brand=ctx.brand, keys=marked, changed=len(changed))
 
 
-async def _other_channel_items(
-    ctx: JobContext, topology: Any, live: list[str], asked_at: datetime
-) -> tuple[set[str], list[tuple[str, str]]] | None:
-    """When the watch is due: the numbers of the sales orders Deposco created since the last look, and (order
-    number, item) for their lines shipping from a live facility; None when not due (or switched off)."""
-    every = topology.inventory.other_orders_seconds
-    if every <= 0 or not live:
-        return None
+async def _watch_due(conn: AsyncConnection, brand: str, every: int, now: datetime) -> bool:
+    if every <= 0:
+        return False
+    last = await cursors.read(conn, brand=brand, name=ORDERS_CURSOR)
+    return last is None or (now - datetime.fromisoformat(last)).total_seconds() >= every - TICK_SLACK_S
+
+
+async def watch_orders(ctx: JobContext) -> None:
+    """Other channels' new orders: read Deposco's sales orders created since the last look and re-read the items
+    of those Lockstep did not send (their allocations move ATP, not on hand). One request a look when no such
+    order came, two when some did."""
+    topology = ctx.services.brands[ctx.brand]
+    live = _live_facilities(topology)
+    deposco = ctx.services.deposco(ctx.brand)
+    asked_at = utcnow()
     async with read_only(ctx.services.engine) as conn:
         last = await cursors.read(conn, brand=ctx.brand, name=ORDERS_CURSOR)
-    if last is not None and (asked_at - datetime.fromisoformat(last)).total_seconds() < every - TICK_SLACK_S:
-        return None
     since = (
         datetime.fromisoformat(last) - timedelta(seconds=FAST_OVERLAP_S)
         if last is not None
         else asked_at - timedelta(seconds=topology.inventory.scan_overlap_seconds)
     )
-    numbers: set[str] = set()
-    wanted: list[tuple[str, str]] = []
-    facilities = set(live)
-    async for order in ctx.services.deposco(ctx.brand).iter_new_sales_orders(since, priority=Priority.HIGH):
-        numbers.add(order.number)
-        if order.facility in facilities:
-            wanted += [(order.number, line.item) for line in order.lines if line.item]
-    return numbers, wanted
+    lines: dict[str, set[str]] = {}  # order number -> items, for orders shipping from a live facility
+    if live:
+        async for order in deposco.iter_new_sales_orders(since, priority=Priority.HIGH):
+            if order.facility in live:
+                lines.setdefault(order.number, set()).update(line.item for line in order.lines if line.item)
+    async with read_only(ctx.services.engine) as conn:
+        own = await order_store.known_sales_orders(conn, ctx.brand, lines)
+    items = sorted({item for number, found in lines.items() if number not in own for item in found})
+    readings: list[StockReading] = []
+    if items:
+        readings, problems = await deposco.v1.availability(facilities=live, items=items, priority=Priority.HIGH)
+        if problems:
+            log.warning("stock readings incomplete", brand=ctx.brand, problems=problems[:5], count=len(problems))
+    async with ctx.transaction() as conn:
+        await take_readings(conn, topology, readings, reason="other channel", now=utcnow())
+        await cursors.write(conn, brand=ctx.brand, name=ORDERS_CURSOR, value=asked_at.isoformat())
+    if items:
+        log.info("other channels' orders", brand=ctx.brand, orders=len(lines) - len(own), items=len(items))
 
 
 def next_tick_in(interval_s: float, started: datetime, now: datetime) -> float:
@@ -263,3 +270,4 @@ def _live_facilities(topology: Any) -> list[str]:
 def register(registry: TaskRegistry) -> None:
     registry.register(SCAN, scan)
     registry.register(REFRESH, refresh)
+    registry.register(WATCH, watch_orders)
