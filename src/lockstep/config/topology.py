@@ -332,11 +332,12 @@ class InventorySettings(_Model):
         100, ge=1, le=1000, description="items re-read per scan by the rolling availability scan"
     )
     other_orders_seconds: int = Field(
-        2,
+        0,
         ge=0,
         le=3600,
-        description="how often Deposco's new sales orders are read for other channels' (0: never); their items "
-        "are re-read at once (an allocation that moves no on-hand is not in the changed-stock poll)",
+        description="how often Deposco's new sales orders are read for other channels' (0: never, the rolling "
+        "scan finds their allocations); their items are re-read at once. It spends Deposco requests, after order "
+        "exports: worth it with a roomy Deposco budget and much wholesale or retail demand",
     )
 
 

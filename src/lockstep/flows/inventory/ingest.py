@@ -16,7 +16,7 @@ It spends the brand's Deposco budget, shared with order exports, sparingly:
    not cover ATP moves that change no on-hand (another channel's order allocating stock), so every item is
    re-read in turn as a safety net; the cursor is the last item read.
 
-3. **Other channels' orders**, every ``inventory.other_orders_seconds``: Deposco's sales orders created since
+3. **Other channels' orders** (optional), every ``inventory.other_orders_seconds``: Deposco's sales orders created since
    the last look (new API, id-descending, so one page a tick at a sale's pace). Another channel's order
    allocates stock without moving on hand, so the changes feed never shows it and the rolling scan reached its
    items only once a catalog cycle (a minute for the peak sale's 400 items, much longer for a real catalog):
@@ -56,6 +56,7 @@ log = structlog.get_logger("lockstep.inventory")
 
 SCAN, REFRESH, PUBLISH = "inventory.scan", "inventory.refresh", "inventory.publish"
 WATCH = "inventory.watch_orders"
+WATCH_PRIORITY = Priority.NORMAL  # behind order exports on Deposco's budget (see watch_orders)
 CHANGES_CURSOR, ROLLING_CURSOR = "inventory.changed_after", "inventory.rolling_after_item"
 ROLLING_AT = "inventory.rolling_at"
 ORDERS_CURSOR = "inventory.orders_created_after"
@@ -193,7 +194,11 @@ async def _watch_due(conn: AsyncConnection, brand: str, every: int, now: datetim
 async def watch_orders(ctx: JobContext) -> None:
     """Other channels' new orders: read Deposco's sales orders created since the last look and re-read the items
     of those Lockstep did not send (their allocations move ATP, not on hand). One request a look when no such
-    order came, two when some did."""
+    order came, two when some did (more at a sale's pace: the list holds Lockstep's own orders too).
+
+    NORMAL on Deposco's budget, behind order exports. At HIGH, level with them, it took most of the peak sale's
+    3 requests a second (112 list pages a run): Centra orders reached Deposco seconds late, and other channels
+    took their units meanwhile (19 units oversold against 2 without the watch, same seed)."""
     topology = ctx.services.brands[ctx.brand]
     live = _live_facilities(topology)
     deposco = ctx.services.deposco(ctx.brand)
@@ -207,7 +212,7 @@ async def watch_orders(ctx: JobContext) -> None:
     )
     lines: dict[str, set[str]] = {}  # order number -> items, for orders shipping from a live facility
     if live:
-        async for order in deposco.iter_new_sales_orders(since, priority=Priority.HIGH):
+        async for order in deposco.iter_new_sales_orders(since, priority=WATCH_PRIORITY):
             if order.facility in live:
                 lines.setdefault(order.number, set()).update(line.item for line in order.lines if line.item)
     async with read_only(ctx.services.engine) as conn:
@@ -215,7 +220,7 @@ async def watch_orders(ctx: JobContext) -> None:
     items = sorted({item for number, found in lines.items() if number not in own for item in found})
     readings: list[StockReading] = []
     if items:
-        readings, problems = await deposco.v1.availability(facilities=live, items=items, priority=Priority.HIGH)
+        readings, problems = await deposco.v1.availability(facilities=live, items=items, priority=WATCH_PRIORITY)
         if problems:
             log.warning("stock readings incomplete", brand=ctx.brand, problems=problems[:5], count=len(problems))
     async with ctx.transaction() as conn:
