@@ -22,7 +22,8 @@ It spends the brand's Deposco budget, shared with order exports, sparingly:
    items only once a catalog cycle (a minute for the peak sale's 400 items, much longer for a real catalog):
    meanwhile Centra kept selling units the order had taken, and only the one-unit safety buffer stood between
    that and an oversold unit. The tick enqueues ``inventory.watch_orders``, which re-reads the items of every
-   order Lockstep did not send itself at once.
+   order Lockstep did not send itself at once. Off by default: it spends Deposco requests the order exports
+   need (see :func:`watch_orders`).
 
 ``inventory.refresh`` {items} reads chosen items at once (a hint, or ``lockstep stock refresh``).
 
