@@ -234,6 +234,7 @@ async def _decide(
                 task=EXPORT,
                 payload={"number": order.number},
                 dedupe_key=f"export:{order.number}",
+                lane=export_lane(order.number),
                 priority=EXPORT_PRIORITY,
             )
         )
@@ -261,6 +262,15 @@ def _draw(available: Any, order: Order, units: Any, sku_key: str) -> None:
         for key in ((unit.pool, unit.facility, item), (ANY_POOL, unit.facility, item)):
             if key in available:
                 available[key] -= unit.quantity
+
+
+def export_lane(number: str) -> str:
+    """One order's exports run one at a time. The dedupe key only folds *pending* jobs: an order fetched again
+    while its export was running got a second export job, which the next claim sent in a concurrent call, and
+    Deposco refused one of the two ("updated by a concurrent request"); the batch failed and its orders were
+    retried the slow way (looked up first, four requests each) — at the peak sale's start, when Deposco's
+    budget is shortest."""
+    return f"order:{number}"
 
 
 def _give_back(available: dict, units: Any) -> None:

@@ -332,6 +332,13 @@ async def test_an_order_routed_again_before_its_export_keeps_its_facility(db_url
         await world.enqueue("orders.fetch", {"number": number}, dedupe_key=f"refetch:{number}")
         await world.run_jobs(horizon_s=0.5)  # a second webhook: the same order evaluated again
         assert await routed_to() == ["SE-STO"]
+        # and its exports run one at a time (a second one, enqueued while the first ran, sent the order twice)
+        from lockstep.flows.orders import export_lane
+        from lockstep.store.tables import jobs
+
+        async with world.runtime.engine.connect() as conn:
+            lanes = (await conn.execute(select(jobs.c.lane).where(jobs.c.task == "orders.export"))).scalars().all()
+        assert lanes and set(lanes) == {export_lane(number)}
 
         await world.deposco_control("PUT", "/_sim/faults", json={"operations": {}})
         await world.run_jobs(horizon_s=30)
