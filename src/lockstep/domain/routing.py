@@ -104,6 +104,15 @@ Allowance = Mapping[tuple[str, str, str], int]  # (pool, facility, item) -> unit
 ANY_POOL = "*"  # (ANY_POOL, facility, item) in an Allowance: units there that no pool's open orders claim yet
 
 
+def draw(allowance: dict[tuple[str, str, str], int], pool: str, facility: str, item: str, units: int) -> None:
+    """Take ``units`` of a pool routed to a facility off a (mutable) allowance — the pool's share there and what
+    no pool claims there — or, with negative ``units``, give them back. Keys the allowance does not hold stay
+    out: routing keeps the configured order for them."""
+    for key in ((pool, facility, item), (ANY_POOL, facility, item)):
+        if key in allowance:
+            allowance[key] -= units
+
+
 def choose_facility(
     route: PoolRoute,
     country: str,

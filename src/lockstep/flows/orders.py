@@ -50,7 +50,7 @@ from lockstep.domain.orders import (
     item_key,
     to_snapshot,
 )
-from lockstep.domain.routing import ANY_POOL, RoutingTable, sales_order_number
+from lockstep.domain.routing import RoutingTable, draw, sales_order_number
 from lockstep.queue import JobContext, TaskRegistry, enqueue, enqueue_many, job_values
 from lockstep.store import cursors, inbox
 from lockstep.store import exceptions as exc_store
@@ -258,10 +258,7 @@ def _draw(available: Any, order: Order, units: Any, sku_key: str) -> None:
         return
     items = {line.line_id: item_key(line, sku_key) for line in order.lines}
     for unit in units:
-        item = items.get(unit.line_id)
-        for key in ((unit.pool, unit.facility, item), (ANY_POOL, unit.facility, item)):
-            if key in available:
-                available[key] -= unit.quantity
+        draw(available, unit.pool, unit.facility, items.get(unit.line_id), unit.quantity)
 
 
 def export_lane(number: str) -> str:
@@ -280,11 +277,8 @@ def _give_back(available: dict, units: Any) -> None:
     order went from Stockholm, 5 units, to Milton Keynes, 2, which another channel then emptied)."""
     for unit in units:
         open_units = unit.quantity - unit.cancelled - unit.shipped
-        if open_units <= 0:
-            continue
-        for key in ((unit.pool, unit.facility, unit.sku), (ANY_POOL, unit.facility, unit.sku)):
-            if key in available:
-                available[key] += open_units
+        if open_units > 0:
+            draw(available, unit.pool, unit.facility, unit.sku, -open_units)
 
 
 def _item_keys(order: Order, sku_key: str) -> set[str]:

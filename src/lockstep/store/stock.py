@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep.domain.model import StockReading
-from lockstep.domain.routing import ANY_POOL
+from lockstep.domain.routing import ANY_POOL, draw
 from lockstep.domain.stock import InFlight, Reading, share_units
 from lockstep.store.db import insert_for
 from lockstep.store.tables import UTCDateTime, metadata
@@ -321,9 +321,7 @@ async def routing_allowance(
             if reading is None or r.open <= 0 or r.cancelled_at is not None:
                 continue
             if r.confirmed_at is None or reading.as_of is None or r.confirmed_at >= reading.as_of:
-                for key in ((r.pool, r.facility, r.sku), (ANY_POOL, r.facility, r.sku)):
-                    if key in allowance:
-                        allowance[key] -= r.open  # not in the reading's ATP yet
+                draw(allowance, r.pool, r.facility, r.sku, r.open)  # not in the reading's ATP yet
     return allowance
 
 

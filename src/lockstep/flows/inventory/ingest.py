@@ -204,12 +204,12 @@ async def watch_orders(ctx: JobContext) -> None:
     live = _live_facilities(topology)
     deposco = ctx.services.deposco(ctx.brand)
     asked_at = utcnow()
-    async with read_only(ctx.services.engine) as conn:
-        last = await cursors.read(conn, brand=ctx.brand, name=ORDERS_CURSOR)
-    since = (
-        datetime.fromisoformat(last) - timedelta(seconds=FAST_OVERLAP_S)
-        if last is not None
-        else asked_at - timedelta(seconds=topology.inventory.scan_overlap_seconds)
+    since, _ = await cursors.window_start(
+        ctx.services.engine,
+        brand=ctx.brand,
+        name=ORDERS_CURSOR,
+        overlap=timedelta(seconds=FAST_OVERLAP_S),
+        first_look=timedelta(seconds=topology.inventory.scan_overlap_seconds),
     )
     lines: dict[str, set[str]] = {}  # order number -> items, for orders shipping from a live facility
     if live:
