@@ -948,6 +948,8 @@ async def stock_show(
         row = published.get(pool)
         live = topology.live_facilities_for_pool(pool)
         shares = ", ".join(f"{f}:{v}" for f, v in figure.per_facility.items())
+        if figure.claimed_elsewhere:  # other pools' orders the readings do not net yet came off the ATP first
+            shares += f"; less {figure.claimed_elsewhere} of other pools' orders not read yet"
         now = (
             "no live facility"
             if not live

@@ -128,6 +128,11 @@ def test_bulk_equals_scalar(world):
                 ],
                 rules.units_for(pool, sku),
                 atp_nets_open_orders=nets,
+                elsewhere=[
+                    InFlight(fac, conf, open=o, shipped=sh)
+                    for p, fac, s_, conf, o, sh in in_flight
+                    if s_ == sku and p != pool
+                ],
             )
             row = got[(pool, sku)]
             assert row["expected"] == scalar.value, (pool, sku)
@@ -140,6 +145,7 @@ def test_bulk_equals_scalar(world):
             assert row["unclamped"] == scalar.unclamped
             assert row["missing"] == len(scalar.missing)
             assert row["left_out"] == scalar.left_out
+            assert row["claimed_elsewhere"] == scalar.claimed_elsewhere
 
 
 GLOB_ALPHABET = "ab-]![^\\*?.$(|&~"

@@ -221,3 +221,75 @@ def test_in_flight_orders_are_never_sold_twice(on_hand, centra_open, not_yet_in_
         allocated = centra_open[pool] + not_yet_in_deposco[pool]  # Centra allocated every unit it took
         sellable += max(0, physical.value - allocated)
     assert sellable <= max(0, atp)
+
+
+def test_another_pools_order_not_yet_in_the_reading_comes_off_the_shared_facility_first():
+    # The peak sale's trace: Stockholm 4 (eu 70 %, uk 30 %), Milton Keynes 2 (uk 80 %), buffer 1. An eu order
+    # for one unit is routed to Stockholm; the reading does not net it yet. uk's 30 % is of the 3 units left.
+    readings = {"SE-STO": Reading(atp=4, as_of=T0), "GB-MKN": Reading(atp=2, as_of=T0)}
+    eu_order = InFlight("SE-STO", AFTER, open=1)
+    uk = centra_physical({"GB-MKN": 0.8, "SE-STO": 0.3}, readings, [], 1, elsewhere=[eu_order])
+    assert (uk.per_facility, uk.claimed_elsewhere, uk.value) == ({"GB-MKN": 1, "SE-STO": 0}, 1, 0)
+    without = centra_physical({"GB-MKN": 0.8, "SE-STO": 0.3}, readings, [], 1)
+    assert without.value == 1  # what uk showed, and sold, before
+    # The same order once the reading nets it: uk's figure is what it already was.
+    netted = {**readings, "SE-STO": Reading(atp=3, as_of=T0)}
+    settled = centra_physical(
+        {"GB-MKN": 0.8, "SE-STO": 0.3}, netted, [], 1, elsewhere=[InFlight("SE-STO", BEFORE, open=1)]
+    )
+    assert (settled.value, settled.claimed_elsewhere) == (0, 0)
+
+
+def test_other_pools_claims_beyond_the_reading_make_it_negative_as_the_next_reading_will():
+    # pool b sold 3 at F on a stale figure, F shows 2: the next reading says -1, and it eats what pool a adds back
+    # there (as a negative reading does) instead of being hidden.
+    figure = centra_physical(
+        {"F": 0.5}, {"F": Reading(2, T0)}, [InFlight("F", BEFORE, open=3)], 0, elsewhere=[InFlight("F", None, open=3)]
+    )
+    assert (figure.per_facility, figure.held_open, figure.claimed_elsewhere, figure.value) == ({"F": -1}, 3, 3, 2)
+
+
+def test_a_tenant_whose_atp_nets_no_orders_ignores_other_pools_orders():
+    # Each pool's share is then of the on-hand, and its own orders use it up through Centra's allocation.
+    figure = centra_physical(
+        {"F": 0.3}, {"F": Reading(10, T0)}, [], 0, atp_nets_open_orders=False, elsewhere=[InFlight("F", None, open=7)]
+    )
+    assert (figure.value, figure.claimed_elsewhere) == (3, 0)
+
+
+@st.composite
+def shared_facilities(draw):
+    """Two pools over up to two facilities (shares of one facility add up to at most 1), open Centra units of
+    each pool per facility that the first reading does not net, and the ATP that reading showed."""
+    facilities = draw(st.lists(st.sampled_from(["F1", "F2"]), min_size=1, max_size=2, unique=True))
+    shares = {"a": {}, "b": {}}
+    for f in facilities:
+        first = draw(st.sampled_from([0.0, 0.2, 0.3, 0.5, 0.7, 1.0]))
+        if first > 0:
+            shares["a"][f] = first
+        if first < 1 and draw(st.booleans()):
+            shares["b"][f] = draw(st.floats(min_value=0.01, max_value=1.0 - first, allow_nan=False))
+    atp = {f: draw(st.integers(min_value=-5, max_value=60)) for f in facilities}
+    units = {(p, f): draw(st.integers(min_value=0, max_value=8)) for p in shares for f in facilities}
+    buffers = {p: draw(st.integers(min_value=0, max_value=3)) for p in shares}
+    return shares, atp, units, buffers
+
+
+@given(shared_facilities())
+def test_no_pool_sells_more_before_a_reading_nets_the_orders_than_after(world):
+    """Orders of both pools are routed but not yet in the reading; the next reading nets them (ATP lower by
+    their units, the orders confirmed before it). What each pool's Centra free-to-allocate allows is never
+    more before than after: no pool sells a unit that another pool's unreported order already took."""
+    shares, atp, units, buffers = world
+    before = {f: Reading(a, T0) for f, a in atp.items()}
+    after = {f: Reading(a - sum(units[(p, f)] for p in shares), T0) for f, a in atp.items()}
+
+    def sellable(pool: str, readings: dict, confirmed) -> int:
+        mine = [InFlight(f, confirmed, open=n) for (p, f), n in units.items() if p == pool and n]
+        others = [InFlight(f, confirmed, open=n) for (p, f), n in units.items() if p != pool and n]
+        value = centra_physical(shares[pool], readings, mine, buffers[pool], elsewhere=others).value
+        allocated = sum(n for (p, f), n in units.items() if p == pool and f in shares[pool])
+        return max(0, value - allocated)
+
+    for pool in shares:
+        assert sellable(pool, before, AFTER) <= sellable(pool, after, BEFORE)

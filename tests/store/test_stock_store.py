@@ -145,7 +145,7 @@ async def _keys(engine):
         return await stock.pool_skus_of_orders(conn, "b", ["1", "2"])
 
 
-async def test_routing_allowance_is_the_floored_share_minus_units_the_reading_does_not_net_yet(engine):
+async def test_routing_allowance_is_the_share_of_what_other_pools_leave_minus_own_units_not_netted_yet(engine):
     before, after = T0 - timedelta(minutes=1), T0 + timedelta(minutes=1)
     none = {"confirmed_at": None, "cancelled_at": None, "facility": "GB-MKN", "brand": "b"}
     async with engine.begin() as conn:
@@ -174,7 +174,7 @@ async def test_routing_allowance_is_the_floored_share_minus_units_the_reading_do
     assert allowance == {
         ("uk", "GB-MKN", "A"): 8 - 2 - 1,  # order 1 is already netted in ATP 10
         ("uk", "SE-STO", "A"): 1,
-        ("us-export", "GB-MKN", "A"): 2,
+        ("us-export", "GB-MKN", "A"): 1,  # ⌊0.2·(10 - 3)⌋: uk's 3 units the reading does not net come off first
         ("*", "GB-MKN", "A"): 10 - 2 - 1,  # unclaimed by any pool: the whole ATP less what it does not net yet
         ("*", "SE-STO", "A"): 4,
     }

@@ -10,6 +10,8 @@ step mirrors it:
   (``as_of``); units of facilities outside the pool's live shares are ignored; negative units count as 0;
 - a live facility of the pool without a reading makes the key *unknown* (``expected`` is null, ``missing`` says
   how many): reported, never compared, never corrected;
+- another pool's open units at a facility, not netted by its reading, come off that reading's ATP before the
+  share; not for ``atp_nets_open_orders = False``;
 - ``atp_nets_open_orders = False`` adds back only the shipped units;
 - the safety buffer (first matching rule, else the default) is subtracted and the total clamped at 0.
 
@@ -235,8 +237,8 @@ def expected_physical(
     anyway, and leaving ``keys`` out saves a join per pool. ``pools`` names every pool of the brand, so a pool
     without live facilities is known to have none.
 
-    Columns: pool, sku, atp_part, held_open, shipped_unconfirmed, left_out, buffer, unclamped, missing,
-    expected (null when ``missing`` > 0).
+    Columns: pool, sku, atp_part, held_open, shipped_unconfirmed, left_out, claimed_elsewhere, buffer, unclamped,
+    missing, expected (null when ``missing`` > 0).
 
     ``reading_times`` (facility, sku, as_of): when given, ``readings`` need no ``as_of`` column. A reading's time
     matters only where in-flight units may be added back, so the store sends it for those keys alone: a third of
@@ -258,6 +260,7 @@ def expected_physical(
     if keys is not None:
         extra = keys.lazy().select(pl.col("pool").cast(pl.String), pl.col("sku").cast(pl.String)).collect()
     names = sorted(set(pools) | set(shares["pool"].unique().to_list()))
+    claims = _claims(readings if times is None else times, in_flight) if atp_nets_open_orders else None
     frames = [
         _pool_expected(
             pool,
@@ -268,12 +271,48 @@ def expected_physical(
             buffers,
             atp_nets_open_orders,
             times,
+            _claimed_elsewhere(claims, pool),
         )
         for pool in names
     ]
     if frames:
         return pl.concat(frames)
-    return _pool_expected("", readings, shares.clear(), in_flight.clear(), None, buffers, atp_nets_open_orders, times)
+    return _pool_expected(
+        "", readings, shares.clear(), in_flight.clear(), None, buffers, atp_nets_open_orders, times, None
+    )
+
+
+def _netted(as_of: str = "as_of") -> pl.Expr:
+    """``domain.stock.netted``: the Deposco confirmation is strictly before the reading (unknown: not netted)."""
+    return (
+        pl.col(as_of).is_not_null() & pl.col("confirmed_at").is_not_null() & (pl.col("confirmed_at") < pl.col(as_of))
+    ).fill_null(False)
+
+
+def _claims(times: pl.DataFrame, in_flight: pl.DataFrame) -> pl.DataFrame | None:
+    """(pool, facility, sku, claimed): open units of each pool's orders that the facility's reading does not net
+    (``domain.stock.claims``); None when there are none. Small: open orders, not the catalog."""
+    units = in_flight.filter(pl.col("open") > 0)
+    if not units.height:
+        return None
+    as_of = times.join(units.select("facility", "sku").unique(), on=["facility", "sku"], how="semi")
+    claimed = (
+        units.join(as_of.select("facility", "sku", "as_of"), on=["facility", "sku"], how="left")
+        .filter(~_netted())
+        .group_by("pool", "facility", "sku")
+        .agg(pl.col("open").sum().cast(pl.Int64).alias("claimed"))
+    )
+    return claimed if claimed.height else None
+
+
+def _claimed_elsewhere(claims: pl.DataFrame | None, pool: str) -> pl.DataFrame | None:
+    """(facility, sku, claimed) of every pool but ``pool``."""
+    if claims is None:
+        return None
+    others = claims.filter(pl.col("pool") != pool)
+    if not others.height:
+        return None
+    return others.group_by("facility", "sku").agg(pl.col("claimed").sum())
 
 
 def _pool_expected(
@@ -285,10 +324,16 @@ def _pool_expected(
     buffers: BufferRules,
     atp_nets_open_orders: bool,
     times: pl.DataFrame | None,
+    elsewhere: pl.DataFrame | None,
 ) -> pl.DataFrame:
     live = shares.height
     facilities = shares.select("facility", "share")
     mine = readings.filter(pl.col("facility").is_in(facilities["facility"].to_list()))
+    claimed = pl.lit(0, dtype=pl.Int64).alias("claimed_elsewhere")
+    if elsewhere is not None:  # domain.stock.unclaimed_atp
+        mine = mine.join(elsewhere, on=["facility", "sku"], how="left").with_columns(pl.col("claimed").fill_null(0))
+        mine = mine.with_columns(pl.col("atp") - pl.col("claimed"))
+        claimed = pl.col("claimed").sum().cast(pl.Int64).alias("claimed_elsewhere")
     part = (pl.col("share") * pl.col("atp").cast(pl.Float64) + EPSILON).floor().cast(pl.Int64)
     if live == 1:  # one reading per SKU at most (the store keys readings by facility and SKU): nothing to sum
         share = pl.lit(float(facilities["share"][0]), dtype=pl.Float64)
@@ -296,13 +341,14 @@ def _pool_expected(
             "sku",
             (share * pl.col("atp").cast(pl.Float64) + EPSILON).floor().cast(pl.Int64).alias("atp_part"),
             pl.lit(1, dtype=pl.Int64).alias("read"),
+            pl.col("claimed").cast(pl.Int64).alias("claimed_elsewhere") if elsewhere is not None else claimed,
         )
     else:
         atp = (
             mine.join(facilities, on="facility", how="inner")
             .with_columns(part.alias("part"))
             .group_by("sku")
-            .agg(pl.col("part").sum().alias("atp_part"), pl.len().cast(pl.Int64).alias("read"))
+            .agg(pl.col("part").sum().alias("atp_part"), pl.len().cast(pl.Int64).alias("read"), claimed)
         )
     if keys is not None and keys.height:
         atp = atp.join(keys.unique(), on="sku", how="full", coalesce=True)
@@ -313,13 +359,7 @@ def _pool_expected(
     units = units.join(as_of, on=["facility", "sku"], how="left").with_columns(
         pl.col("open").clip(lower_bound=0),
         pl.col("shipped").clip(lower_bound=0),
-        (
-            pl.col("as_of").is_not_null()
-            & pl.col("confirmed_at").is_not_null()
-            & (pl.col("confirmed_at") < pl.col("as_of"))
-        )
-        .fill_null(False)
-        .alias("counted"),
+        _netted().alias("counted"),
     )
     counted = pl.col("counted")
     open_term = pl.when(counted).then(pl.col("open")).otherwise(0) if atp_nets_open_orders else pl.lit(0)
@@ -334,7 +374,9 @@ def _pool_expected(
         .join(flight.lazy(), on="sku", how="left")
         .with_columns(
             pl.lit(pool, dtype=pl.String).alias("pool"),
-            pl.col("atp_part", "read", "held_open", "shipped_unconfirmed", "left_out").fill_null(0),
+            pl.col("atp_part", "read", "held_open", "shipped_unconfirmed", "left_out", "claimed_elsewhere").fill_null(
+                0
+            ),
         )
     )
     frame = with_buffers(frame, buffers)
@@ -349,6 +391,7 @@ def _pool_expected(
             "held_open",
             "shipped_unconfirmed",
             "left_out",
+            "claimed_elsewhere",
             "buffer",
             "unclamped",
             "missing",

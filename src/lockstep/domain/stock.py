@@ -3,7 +3,7 @@ one stock pool must be so that Centra's own free-to-allocate is exactly what the
 
 For pool ``P`` and SKU ``s`` with ``F(P)`` the live facilities backing ``P``::
 
-    physical(P, s) = Σ_f∈F(P) ⌊share(f, P) · ATP(f, s)⌋
+    physical(P, s) = Σ_f∈F(P) ⌊share(f, P) · (ATP(f, s) - other pools' units ATP does not net yet)⌋
                    + units of P's Centra orders that Deposco holds open          (held_open)
                    + units Deposco shipped for P's Centra orders, Centra shipment not completed (shipped_unconfirmed)
                    - safety buffer(P, s)
@@ -26,6 +26,14 @@ Why each choice:
 - **A missing reading is not zero.** A live facility with no ATP for the SKU makes the figure unknown
   (``value is None``); the publisher leaves Centra alone and the reason is recorded. Publishing zero for a
   tenant that omits a measure would empty the store; publishing a guess could oversell.
+- **Another pool's orders that the reading does not net yet come off the ATP before this pool's share** of a
+  facility both back (``elsewhere``): an eu order routed to Stockholm, not yet in the reading, is already
+  spoken for, and uk's 30 % of that unit is not uk's to sell. Left in, uk's figure stayed a unit too high until
+  the next reading (DESIGN §4's "when unsure, leave it out" errs toward *more* for the other pools of a shared
+  facility), and a uk shopper bought it: the peak sale traced exactly that (Stockholm 4, eu sold one; uk still
+  showed ⌊0.3·4⌋ = 1 where the reading then gave ⌊0.3·3⌋ = 0). Taken off, no pool's figure is ever above what it
+  becomes once the reading nets the orders.
+  The pool's *own* unnetted units stay left out, as above: Centra's allocation already holds them.
 - **Tenants whose ATP does not net open orders** (``atp_nets_open_orders = False``): the open units are not
   added back (Deposco never subtracted them), only the shipped-unconfirmed ones — per-brand setting.
 
@@ -77,12 +85,47 @@ class StockFigure:
     per_facility: Mapping[str, int] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
     left_out: int = 0  # in-flight units not added back because their order was not confirmed before the reading
+    claimed_elsewhere: int = 0  # other pools' open units the readings do not net, taken off the ATP first
 
 
 def share_units(share: float, atp: int) -> int:
     """A pool's whole units of a facility's ATP: floored, so shares never add up to more than the facility has
     (the epsilon keeps 0.7 x 10 at 7 despite binary floating point)."""
     return math.floor(share * atp + 1e-9)
+
+
+def netted(units: InFlight, reading: Reading | None) -> bool:
+    """Whether ``reading``'s ATP already nets ``units``: their Deposco order was confirmed before it was asked
+    for. Unsure (no confirmation or no reading time) is "not netted"."""
+    return (
+        reading is not None
+        and reading.as_of is not None
+        and units.confirmed_at is not None
+        and units.confirmed_at < reading.as_of
+    )
+
+
+def unclaimed_atp(atp: int, claimed_elsewhere: int) -> int:
+    """The ATP a pool's share of a facility applies to: the reading less the open units of *other* pools'
+    orders it does not net yet — the ATP the next reading will show. Below zero it stays negative, as a
+    negative reading does: the figure it gives then equals the one after the reading, never more."""
+    return atp - max(claimed_elsewhere, 0)
+
+
+def claims(
+    units: Iterable[InFlight], readings: Mapping[str, Reading], *, atp_nets_open_orders: bool = True
+) -> dict[str, int]:
+    """facility -> open units of ``units`` (other pools' order units) that the facility's reading does not net.
+
+    None for a tenant whose ATP nets no open orders: there each pool's share is of the facility's on-hand and its
+    own orders use it up through Centra's allocation, so another pool's orders never touch it."""
+    out: dict[str, int] = {}
+    if not atp_nets_open_orders:
+        return out
+    for unit in units:
+        if unit.open > 0 and not netted(unit, readings.get(unit.facility)):
+            out[unit.facility] = out.get(unit.facility, 0) + unit.open
+    return out
 
 
 def centra_physical(
@@ -92,35 +135,34 @@ def centra_physical(
     buffer: int,
     *,
     atp_nets_open_orders: bool = True,
+    elsewhere: Iterable[InFlight] = (),
 ) -> StockFigure:
     """Centra physical stock for one (pool, SKU).
 
     ``shares`` maps each *live* facility of the pool to its share (a facility that is not live must not be in
     it: its stock is never published). ``readings`` holds the latest reading per facility; ``in_flight`` the
-    pool's order units for this SKU (units routed to facilities outside ``shares`` are ignored).
+    pool's order units for this SKU (units routed to facilities outside ``shares`` are ignored); ``elsewhere``
+    the order units of the brand's *other* pools for this SKU (only their open units at the pool's facilities
+    that the readings do not net count: see :func:`unclaimed_atp`).
     """
+    claimed = claims(elsewhere, readings, atp_nets_open_orders=atp_nets_open_orders)
     per_facility: dict[str, int] = {}
     missing: list[str] = []
+    claimed_elsewhere = 0
     for facility, share in sorted(shares.items()):
         reading = readings.get(facility)
         if reading is None:
             missing.append(facility)
             continue
-        per_facility[facility] = share_units(share, reading.atp)
+        claimed_elsewhere += claimed.get(facility, 0)
+        per_facility[facility] = share_units(share, unclaimed_atp(reading.atp, claimed.get(facility, 0)))
     atp_part = sum(per_facility.values())
 
     held_open = shipped = left_out = 0
     for units in in_flight:
         if units.facility not in shares:
             continue
-        reading = readings.get(units.facility)
-        counted = (
-            reading is not None
-            and reading.as_of is not None
-            and units.confirmed_at is not None
-            and units.confirmed_at < reading.as_of
-        )
-        if not counted:
+        if not netted(units, readings.get(units.facility)):
             left_out += max(units.open, 0) + max(units.shipped, 0)
             continue
         if atp_nets_open_orders:
@@ -139,6 +181,7 @@ def centra_physical(
         per_facility=per_facility,
         missing=tuple(missing),
         left_out=left_out,
+        claimed_elsewhere=claimed_elsewhere,
     )
 
 

@@ -51,6 +51,7 @@ from lockstep.domain.orders import (
     to_snapshot,
 )
 from lockstep.domain.routing import RoutingTable, draw, sales_order_number
+from lockstep.flows.inventory.ingest import keys_moved_by_routing, mark_and_publish
 from lockstep.queue import JobContext, TaskRegistry, enqueue, enqueue_many, job_values
 from lockstep.store import cursors, inbox
 from lockstep.store import exceptions as exc_store
@@ -117,13 +118,19 @@ class OrderWrites:
     units: list[dict[str, Any]] = field(default_factory=list)
     sales_orders: dict[str, dict[str, str]] = field(default_factory=dict)
     jobs: list[dict[str, Any]] = field(default_factory=list)
+    stock_keys: set[tuple[str, str]] = field(default_factory=set)  # (pool, SKU) figures the routing moved
+    publish_delay_s: float = 0.0
 
     async def flush(self, conn: AsyncConnection, brand: str) -> None:
         await store.save_many(conn, self.orders)
         await store.insert_units(conn, self.units)
         await store.ensure_sales_orders_many(conn, brand, self.sales_orders)
         await enqueue_many(conn, self.jobs)
-        self.orders, self.units, self.sales_orders, self.jobs = [], [], {}, []
+        if self.stock_keys:
+            await mark_and_publish(
+                conn, brand, self.stock_keys, reason="routed", now=utcnow(), delay_s=self.publish_delay_s
+            )
+        self.orders, self.units, self.sales_orders, self.jobs, self.stock_keys = [], [], {}, [], set()
 
 
 async def apply(
@@ -239,6 +246,10 @@ async def _decide(
             )
         )
         _draw(available, order, evaluation.units, topology.sku_key)
+        # Another pool's share of a facility is of what these units leave: its figure drops now, not when the
+        # next reading nets the export (domain.stock.unclaimed_atp).
+        writes.stock_keys |= keys_moved_by_routing(topology, ((u.pool, u.facility, u.sku) for u in evaluation.units))
+        writes.publish_delay_s = topology.inventory.publish_coalesce_seconds
         await _resolve_cleared(conn, brand, old_groups)
         return store.EXPORTING
     if evaluation.state == "quarantined":

@@ -43,8 +43,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lockstep.domain.model import StockReading
-from lockstep.domain.routing import ANY_POOL, draw
-from lockstep.domain.stock import InFlight, Reading, share_units
+from lockstep.domain.routing import ANY_POOL
+from lockstep.domain.stock import InFlight, Reading, netted, share_units, unclaimed_atp
 from lockstep.store.db import insert_for
 from lockstep.store.tables import UTCDateTime, metadata
 
@@ -252,6 +252,28 @@ async def in_flight(conn: AsyncConnection, brand: str, pool: str, skus: Iterable
     return out
 
 
+async def open_elsewhere(
+    conn: AsyncConnection, brand: str, pool: str, facilities: Iterable[str], skus: Iterable[str]
+) -> dict[str, list[InFlight]]:
+    """sku -> open order units of the brand's *other* pools at these facilities, each with its Deposco
+    confirmation time: what the equation takes off a shared facility's ATP before ``pool``'s share, where the
+    reading does not net them yet (``domain.stock.claims``)."""
+    from lockstep.store.orders import order_units as u
+
+    skus, facilities = list(set(skus)), list(set(facilities))
+    out: dict[str, list[InFlight]] = defaultdict(list)
+    if not skus or not facilities:
+        return out
+    for start in range(0, len(skus), 500):
+        query = _routed_units(brand, None, skus[start : start + 500]).where(
+            u.c.pool != pool, u.c.facility.in_(facilities)
+        )
+        for r in await conn.execute(query):
+            if r.open > 0 and r.cancelled_at is None:
+                out[r.sku].append(InFlight(r.facility, r.confirmed_at, open=r.open))
+    return out
+
+
 def _routed_units(brand: str, pools: list[str] | None, skus: list[str]):
     """The pools' (``None``: every pool's) routed order units for these SKUs with their open units and their
     Deposco order's times."""
@@ -292,36 +314,45 @@ async def routing_allowance(
     conn: AsyncConnection, brand: str, pools: Mapping[str, Mapping[str, float]], items: Iterable[str]
 ) -> dict[tuple[str, str, str], int]:
     """(pool, facility, item) -> units the pool may still draw from the facility: its floored share of the latest
-    ATP reading, minus the pool's open units there that the reading does not net yet (routed or exported after it
-    was requested). ``pools`` maps each pool to its live facilities and shares. Keys without a reading are left
-    out: routing then keeps the configured order. Also (``ANY_POOL``, facility, item): the reading's ATP minus
-    every pool's open units there it does not net yet — what routing may still send when a pool's share is
-    used up."""
+    ATP reading less the other pools' open units there that the reading does not net yet (the equation's
+    ``unclaimed_atp``), minus the pool's own such units (routed or exported after the reading was requested).
+    ``pools`` maps each pool to its live facilities and shares. Keys without a reading are left out: routing then
+    keeps the configured order. Also (``ANY_POOL``, facility, item): the reading's ATP minus every pool's open
+    units there it does not net yet — what routing may still send when a pool's share is used up.
+
+    Within one batch (``flows.orders``) an order's draw lowers its own pool's allowance and ``ANY_POOL``, not the
+    other pools' shares: those follow at the next batch, which reads the stored units again."""
 
     items = list(set(items))
     facilities = {f for shares in pools.values() for f in shares}
     readings = await readings_for(conn, brand, items, facilities)
-    allowance: dict[tuple[str, str, str], int] = {}
-    for item in items:
-        for facility in facilities:
-            reading = readings.get(item, {}).get(facility)
-            if reading is not None:  # what no pool's open orders claim yet, whatever the shares
-                allowance[(ANY_POOL, facility, item)] = math.floor(reading.atp)
-        for pool, shares in pools.items():
-            for facility, share in shares.items():
-                reading = readings.get(item, {}).get(facility)
-                if reading is not None:
-                    allowance[(pool, facility, item)] = share_units(share, reading.atp)
-    if not allowance:
-        return allowance
+    if not any(readings.get(item, {}).get(f) is not None for item in items for f in facilities):
+        return {}
+    unnetted: dict[tuple[str, str, str], int] = defaultdict(int)  # (pool, facility, item) -> open units
     for start in range(0, len(items), 500):
         rows = await conn.execute(_routed_units(brand, None, items[start : start + 500]))
         for r in rows:
             reading = readings.get(r.sku, {}).get(r.facility)
             if reading is None or r.open <= 0 or r.cancelled_at is not None:
                 continue
-            if r.confirmed_at is None or reading.as_of is None or r.confirmed_at >= reading.as_of:
-                draw(allowance, r.pool, r.facility, r.sku, r.open)  # not in the reading's ATP yet
+            if not netted(InFlight(r.facility, r.confirmed_at, open=r.open), reading):
+                unnetted[(r.pool, r.facility, r.sku)] += r.open  # not in the reading's ATP yet
+    claimed: dict[tuple[str, str], int] = defaultdict(int)
+    for (_, facility, item), units in unnetted.items():
+        claimed[(facility, item)] += units
+    allowance: dict[tuple[str, str, str], int] = {}
+    for item in items:
+        for facility in facilities:
+            reading = readings.get(item, {}).get(facility)
+            if reading is not None:  # what no pool's open orders claim yet, whatever the shares
+                allowance[(ANY_POOL, facility, item)] = math.floor(reading.atp) - claimed[(facility, item)]
+        for pool, shares in pools.items():
+            for facility, share in shares.items():
+                reading = readings.get(item, {}).get(facility)
+                if reading is not None:
+                    own = unnetted.get((pool, facility, item), 0)
+                    others = claimed[(facility, item)] - own
+                    allowance[(pool, facility, item)] = share_units(share, unclaimed_atp(reading.atp, others)) - own
     return allowance
 
 

@@ -345,6 +345,44 @@ async def test_an_order_routed_again_before_its_export_keeps_its_facility(db_url
         assert list(world.api_orders()) == [f"C{number}-SE-STO"]
 
 
+async def test_an_order_of_one_pool_lowers_the_figure_of_another_sharing_its_facility_at_once(db_url, tmp_path):
+    """Stockholm 4 backs eu (70 %) and uk (30 %), Milton Keynes 2 uk (80 %): uk sells ⌊1.6⌋ + ⌊1.2⌋ - 1 = 1. An
+    eu order takes a Stockholm unit; until a reading nets it, uk's 30 % was still of 4 units, and a uk shopper
+    bought the unit the next reading took away (the peak sale's trace: then another channel emptied Milton
+    Keynes). Routing the eu order makes uk's figure 0 at once, before the order even reaches Deposco."""
+    from lockstep.sim.scenario.control import DeposcoControl
+    from lockstep.store import orders as order_store
+
+    async with stock_world(db_url, tmp_path) as world:
+        item = world.seeded.items[0]
+        async with world.sims.endpoints().deposco_client() as http:
+            await DeposcoControl(http).set_stock([("GB-MKN", item.item, 2), ("SE-STO", item.item, 4)])
+        await scan_and_publish(world)
+        assert centra_level(world, "uk", item.item)[0] == 1
+        assert centra_level(world, "eu", item.item)[0] == 2 - 1
+
+        failing = {"error_5xx": 1.0}
+        import_orders = {"POST /integration/{code}/orders": failing, "POST /orders/salesOrders": failing}
+        await world.deposco_control("PUT", "/_sim/faults", json={"operations": import_orders})  # not in Deposco yet
+        number = await world.place("eu", "SE", [(item.sku, 1)], shopper=1)
+        await world.fetch(number, horizon_s=1.0)
+        async with world.runtime.engine.connect() as conn:
+            assert [u.facility for u in await order_store.units(conn, world.brand, number)] == ["SE-STO"]
+        assert deposco_atp(world, "SE-STO", item.item) == 4  # no reading can have netted it
+        assert centra_level(world, "uk", item.item)[0] == 0  # ⌊0.8·2⌋ + ⌊0.3·(4 - 1)⌋ - 1
+        assert await world.try_place("uk", "GB", [(item.sku, 1)], shopper=2) is None
+
+        # Exported and read: the figures are the equation's on Deposco's own numbers, with no write for uk.
+        await world.deposco_control("PUT", "/_sim/faults", json={"operations": {}})
+        await world.run_jobs(horizon_s=30)
+        writes = await stock_writes(world)
+        await scan_and_publish(world)
+        assert deposco_atp(world, "SE-STO", item.item) == 3
+        assert centra_level(world, "uk", item.item)[0] == expected(world, "uk", item.item) == 0
+        assert centra_level(world, "eu", item.item) == (expected(world, "eu", item.item, held_open=1), 1)
+        assert await stock_writes(world) - writes <= 1  # eu's held-open unit now counts; uk's figure stays
+
+
 async def test_drift_from_another_writer_is_found_corrected_and_cleared_from_the_cli(db_url, tmp_path):
     import os
     import subprocess

@@ -69,19 +69,35 @@ CHANGES_PAGE_SIZE = 1000
 PUBLISH_PRIORITY = 9  # stock decreases stop overselling: ahead of completions (8), confirmations (7), exports (6)
 
 
+def pools_live_at(topology: Any, facility: str) -> tuple[str, ...]:
+    """The pools whose figures a facility's stock counts in: those it backs, if it is live. Pure."""
+    return tuple(
+        pool
+        for pool, _ in topology.pools_for_facility(facility)
+        if any(e.facility == facility for e in topology.live_facilities_for_pool(pool))
+    )
+
+
 def dirty_keys_for(topology: Any, readings: Iterable[StockReading]) -> set[tuple[str, str]]:
     """(pool, SKU) keys a set of readings moves: each live facility's pools. Pure."""
     keys: set[tuple[str, str]] = set()
     pools_by_facility: dict[str, tuple[str, ...]] = {}
     for reading in readings:
         if reading.facility not in pools_by_facility:
-            pools_by_facility[reading.facility] = tuple(
-                pool
-                for pool, _ in topology.pools_for_facility(reading.facility)
-                if any(e.facility == reading.facility for e in topology.live_facilities_for_pool(pool))
-            )
+            pools_by_facility[reading.facility] = pools_live_at(topology, reading.facility)
         keys.update((pool, reading.item) for pool in pools_by_facility[reading.facility])
     return keys
+
+
+def keys_moved_by_routing(topology: Any, routed: Iterable[tuple[str, str, str]]) -> set[tuple[str, str]]:
+    """(pool, SKU) keys that units routed to a facility move before any reading nets them: the *other* pools
+    the facility backs (their share is of what the order leaves, ``domain.stock.unclaimed_atp``). None for a
+    tenant whose ATP nets no orders. ``routed``: (pool, facility, SKU) of the units. Pure."""
+    if not topology.inventory.atp_nets_open_orders:
+        return set()
+    return {
+        (other, sku) for pool, facility, sku in routed for other in pools_live_at(topology, facility) if other != pool
+    }
 
 
 async def take_readings(

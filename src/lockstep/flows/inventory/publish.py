@@ -54,6 +54,8 @@ async def compute_figures(conn: Any, topology: Any, pool: str, skus: list[str]) 
     readings = await store.readings_for(conn, topology.brand, skus, live)
     in_flight = await store.in_flight(conn, topology.brand, pool, skus)
     nets = topology.inventory.atp_nets_open_orders
+    shared = shared_facilities(topology, pool) if nets else set()
+    elsewhere = await store.open_elsewhere(conn, topology.brand, pool, shared, skus) if shared else {}
     return {
         sku: centra_physical(
             live,
@@ -61,9 +63,16 @@ async def compute_figures(conn: Any, topology: Any, pool: str, skus: list[str]) 
             in_flight.get(sku, ()),
             topology.safety_buffer(pool, sku),
             atp_nets_open_orders=nets,
+            elsewhere=elsewhere.get(sku, ()),
         )
         for sku in skus
     }
+
+
+def shared_facilities(topology: Any, pool: str) -> set[str]:
+    """The pool's live facilities that back another pool too: where other pools' orders move its figure."""
+    mine = {entry.facility for entry in topology.live_facilities_for_pool(pool)}
+    return {code for code in mine if any(other != pool for other, _ in topology.pools_for_facility(code))}
 
 
 def terms_of(figure: StockFigure) -> dict[str, Any]:
