@@ -24,6 +24,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Index,
     Integer,
     String,
     Table,
@@ -86,6 +87,8 @@ order_units = Table(
     Column("cancelled", Integer, nullable=False),
     Column("shipped", Integer, nullable=False),
     UniqueConstraint("brand", "order_number", "line_id", "pool", "facility", name="uq_order_units_line_route"),
+    Index("ix_order_units_pool_sku", "brand", "pool", "sku"),
+    Index("ix_order_units_sku", "brand", "sku"),  # every pool's units of some SKUs (routing, shared facilities)
 )
 
 sales_orders = Table(
