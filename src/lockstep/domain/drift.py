@@ -282,10 +282,12 @@ def expected_physical(
     )
 
 
-def _netted(as_of: str = "as_of") -> pl.Expr:
+def _netted() -> pl.Expr:
     """``domain.stock.netted``: the Deposco confirmation is strictly before the reading (unknown: not netted)."""
     return (
-        pl.col(as_of).is_not_null() & pl.col("confirmed_at").is_not_null() & (pl.col("confirmed_at") < pl.col(as_of))
+        pl.col("as_of").is_not_null()
+        & pl.col("confirmed_at").is_not_null()
+        & (pl.col("confirmed_at") < pl.col("as_of"))
     ).fill_null(False)
 
 
@@ -295,9 +297,8 @@ def _claims(times: pl.DataFrame, in_flight: pl.DataFrame) -> pl.DataFrame | None
     units = in_flight.filter(pl.col("open") > 0)
     if not units.height:
         return None
-    as_of = times.join(units.select("facility", "sku").unique(), on=["facility", "sku"], how="semi")
     claimed = (
-        units.join(as_of.select("facility", "sku", "as_of"), on=["facility", "sku"], how="left")
+        units.join(times.select("facility", "sku", "as_of"), on=["facility", "sku"], how="left")
         .filter(~_netted())
         .group_by("pool", "facility", "sku")
         .agg(pl.col("open").sum().cast(pl.Int64).alias("claimed"))
@@ -329,11 +330,11 @@ def _pool_expected(
     live = shares.height
     facilities = shares.select("facility", "share")
     mine = readings.filter(pl.col("facility").is_in(facilities["facility"].to_list()))
-    claimed = pl.lit(0, dtype=pl.Int64).alias("claimed_elsewhere")
     if elsewhere is not None:  # domain.stock.unclaimed_atp
         mine = mine.join(elsewhere, on=["facility", "sku"], how="left").with_columns(pl.col("claimed").fill_null(0))
         mine = mine.with_columns(pl.col("atp") - pl.col("claimed"))
-        claimed = pl.col("claimed").sum().cast(pl.Int64).alias("claimed_elsewhere")
+    else:
+        mine = mine.with_columns(pl.lit(0, dtype=pl.Int64).alias("claimed"))
     part = (pl.col("share") * pl.col("atp").cast(pl.Float64) + EPSILON).floor().cast(pl.Int64)
     if live == 1:  # one reading per SKU at most (the store keys readings by facility and SKU): nothing to sum
         share = pl.lit(float(facilities["share"][0]), dtype=pl.Float64)
@@ -341,14 +342,18 @@ def _pool_expected(
             "sku",
             (share * pl.col("atp").cast(pl.Float64) + EPSILON).floor().cast(pl.Int64).alias("atp_part"),
             pl.lit(1, dtype=pl.Int64).alias("read"),
-            pl.col("claimed").cast(pl.Int64).alias("claimed_elsewhere") if elsewhere is not None else claimed,
+            pl.col("claimed").cast(pl.Int64).alias("claimed_elsewhere"),
         )
     else:
         atp = (
             mine.join(facilities, on="facility", how="inner")
             .with_columns(part.alias("part"))
             .group_by("sku")
-            .agg(pl.col("part").sum().alias("atp_part"), pl.len().cast(pl.Int64).alias("read"), claimed)
+            .agg(
+                pl.col("part").sum().alias("atp_part"),
+                pl.len().cast(pl.Int64).alias("read"),
+                pl.col("claimed").sum().cast(pl.Int64).alias("claimed_elsewhere"),
+            )
         )
     if keys is not None and keys.height:
         atp = atp.join(keys.unique(), on="sku", how="full", coalesce=True)

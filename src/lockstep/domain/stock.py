@@ -117,7 +117,7 @@ def claims(
 ) -> dict[str, int]:
     """facility -> open units of ``units`` (other pools' order units) that the facility's reading does not net.
 
-    None for a tenant whose ATP nets no open orders: there each pool's share is of the facility's on-hand and its
+    Empty for a tenant whose ATP nets no open orders: there each pool's share is of the facility's on-hand and its
     own orders use it up through Centra's allocation, so another pool's orders never touch it."""
     out: dict[str, int] = {}
     if not atp_nets_open_orders:

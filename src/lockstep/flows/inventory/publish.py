@@ -32,7 +32,7 @@ import structlog
 from lockstep.clock import utcnow
 from lockstep.connectors.budget import Priority
 from lockstep.domain.stock import StockChange, StockFigure, centra_physical, changes_to_send
-from lockstep.flows.inventory.ingest import PUBLISH, enqueue_publish
+from lockstep.flows.inventory.ingest import PUBLISH, enqueue_publish, pools_live_at
 from lockstep.queue import JobContext, TaskRegistry
 from lockstep.store import exceptions as exc_store
 from lockstep.store import stock as store
@@ -72,7 +72,7 @@ async def compute_figures(conn: Any, topology: Any, pool: str, skus: list[str]) 
 def shared_facilities(topology: Any, pool: str) -> set[str]:
     """The pool's live facilities that back another pool too: where other pools' orders move its figure."""
     mine = {entry.facility for entry in topology.live_facilities_for_pool(pool)}
-    return {code for code in mine if any(other != pool for other, _ in topology.pools_for_facility(code))}
+    return {code for code in mine if any(other != pool for other in pools_live_at(topology, code))}
 
 
 def terms_of(figure: StockFigure) -> dict[str, Any]:
