@@ -254,6 +254,40 @@ async def test_expired_lease_is_swept_and_the_stale_worker_cannot_complete(engin
         assert (await conn.execute(select(jobs.c.status).where(jobs.c.id == job_id))).scalar() == q.DONE
 
 
+async def _heartbeat_warnings(engine, handler) -> list[dict]:
+    from structlog.testing import capture_logs
+
+    registry = TaskRegistry()
+    registry.register("t", handler)
+    async with engine.begin() as conn:
+        await enqueue(conn, brand="b", task="t")
+    with capture_logs() as logs:
+        await run_until_idle(engine, registry, lease_s=0.3)  # a heartbeat every 0.1 s
+    return [e for e in logs if e["event"] == "heartbeat found lease lost"]
+
+
+async def test_a_job_its_handler_completed_is_not_reported_as_a_lost_lease(engine):
+    """Between the handler's completing commit and the end of its task the job is no longer running in the
+    database; heartbeats in that moment are not lost leases."""
+
+    async def completes_then_lingers(ctx):
+        async with ctx.transaction():
+            pass
+        await asyncio.sleep(0.5)  # heartbeats run meanwhile
+
+    assert await _heartbeat_warnings(engine, completes_then_lingers) == []
+
+
+async def test_a_lease_taken_away_while_the_handler_runs_is_reported(engine):
+    async def loses_its_lease(ctx):
+        async with engine.begin() as conn:  # another worker's sweep took the job over
+            await conn.execute(jobs.update().where(jobs.c.id == ctx.job.id).values(lease_token="someone-else"))
+        await asyncio.sleep(0.5)
+
+    warnings = await _heartbeat_warnings(engine, loses_its_lease)
+    assert warnings and {e["task"] for e in warnings} == {"t"}
+
+
 async def test_admin_retry_and_purge(engine):
     registry = TaskRegistry()
 
