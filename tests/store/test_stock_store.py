@@ -178,3 +178,35 @@ async def test_routing_allowance_is_the_share_of_what_other_pools_leave_minus_ow
         ("*", "GB-MKN", "A"): 10 - 2 - 1,  # unclaimed by any pool: the whole ATP less what it does not net yet
         ("*", "SE-STO", "A"): 4,
     }
+
+
+async def test_a_publish_clearing_keys_and_a_scan_marking_them_never_deadlock(engine):
+    """The publisher reads a pool's keys oldest first; a scan marks them in SKU order. Both write in key order,
+    so concurrent transactions on the same keys wait for each other instead of deadlocking (PostgreSQL)."""
+    import asyncio
+
+    skus = [f"S{n:03}" for n in range(300)]
+    for round_ in range(4):
+        now, pool = T0 + timedelta(minutes=round_), f"eu{round_}"  # a fresh pool: no key dirty from before
+        async with engine.begin() as conn:
+            for offset, sku in enumerate(reversed(skus)):  # the last SKU became dirty first
+                at = now + timedelta(milliseconds=offset)
+                await stock.mark_dirty(conn, "b", [(pool, sku)], reason="reading", now=at)
+            oldest_first = await stock.dirty_keys(conn, "b", pool, limit=1000)
+        assert [k.sku for k in oldest_first] == list(reversed(skus))
+
+        async def publish(keys=oldest_first, pool=pool, now=now):
+            async with engine.begin() as conn:
+                await stock.clear_dirty(conn, "b", keys)
+                await stock.record_published(conn, "b", pool, {k.sku: (1, {}) for k in keys}, now=now)
+
+        async def scan(now=now, pool=pool):
+            async with engine.begin() as conn:
+                await stock.mark_dirty(conn, "b", [(pool, s) for s in skus], reason="reading", now=now)
+                readings = [_reading(3, now + timedelta(seconds=1), sku=s) for s in reversed(skus)]
+                await stock.record_readings(conn, "b", readings, now=now)
+
+        await asyncio.gather(publish(), scan(), publish(), scan())  # raises on a deadlock
+        async with engine.connect() as conn:
+            left = await stock.dirty_keys(conn, "b", pool, limit=1000)
+        assert {k.sku for k in left} <= set(skus)

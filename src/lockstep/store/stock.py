@@ -140,7 +140,7 @@ async def record_readings(
             "as_of": r.as_of,
             "updated_at": now,
         }
-        for r in fresh
+        for r in sorted(fresh, key=lambda r: (r.facility, r.item))  # key order: see clear_dirty
     ]
     stmt = insert_for(conn)(stock_levels)
     guarded = stmt.on_conflict_do_update(
@@ -405,8 +405,14 @@ async def dirty_pools(conn: AsyncConnection, brand: str) -> list[str]:
 async def clear_dirty(conn: AsyncConnection, brand: str, keys: Iterable[DirtyKey]) -> None:
     """Remove keys that were not touched again since they were read (a newer change keeps its key).
 
-    One statement for all of them (executemany): a publish clears a few hundred keys while it holds the writer."""
-    rows = [{"b_pool": key.pool, "b_sku": key.sku, "b_touched": key.touched_at} for key in keys]
+    One statement for all of them (executemany): a publish clears a few hundred keys while it holds the writer.
+    In key order, like every write of these tables (:func:`mark_dirty`, :func:`record_readings`): rows locked in
+    one order by every transaction cannot deadlock. Cleared oldest-first, a publish deadlocked with a scan marking
+    the same pool's keys in SKU order (PostgreSQL, peak-sale benchmark)."""
+    rows = [
+        {"b_pool": key.pool, "b_sku": key.sku, "b_touched": key.touched_at}
+        for key in sorted(keys, key=lambda k: (k.pool, k.sku))
+    ]
     if not rows:
         return
     stmt = delete(stock_dirty).where(
@@ -451,7 +457,7 @@ async def record_published(
     """Remember what Centra now holds (sku -> (quantity, terms))."""
     rows = [
         {"brand": brand, "pool": pool, "sku": sku, "quantity": q, "published_at": now, "terms": terms}
-        for sku, (q, terms) in values.items()
+        for sku, (q, terms) in sorted(values.items())  # key order: see clear_dirty
     ]
     if not rows:
         return
