@@ -157,6 +157,39 @@ async def test_either_budget_serves_a_process_s_waiting_callers_by_precedence(en
     assert order == ["urgent", "normal", "low"]
 
 
+async def test_either_budget_serves_precedence_across_callers_of_different_buckets(engine):
+    """A stock write asks for a request and a mutation, an order fetch for a request only. With the request
+    bucket full, the freed slot goes to the write (URGENT) before the fetch (HIGH) that waited longer; and a
+    fetch is not held back by a write that waits on its mutation bucket. On PostgreSQL callers of different
+    buckets did not see each other: a sale's order fetches took the request slots first, and Centra's mutations
+    ran at 1.2 a second of Growth's 2."""
+    budget = make_budget(
+        engine, "across", {"requests": (Window(1, 0.4), Window(1000, 3600)), "mutations": (Window(1, 3.0),)}
+    )
+    await budget.acquire("requests", priority=Priority.LOW)  # the request window is full for 0.4 s
+    order: list[str] = []
+
+    async def call(name: str, priority: Priority, *buckets: str) -> None:
+        await budget.acquire(*buckets, priority=priority)
+        order.append(name)
+
+    fetch = asyncio.create_task(call("fetch", Priority.HIGH, "requests"))
+    await asyncio.sleep(0.05)
+    write = asyncio.create_task(call("write", Priority.URGENT, "requests", "mutations"))
+    await asyncio.wait_for(asyncio.gather(fetch, write), 5.0)
+    assert order == ["write", "fetch"]
+
+    # The mutation bucket is now full for 3 s: a second write waits on it, and fetches go meanwhile.
+    blocked = asyncio.create_task(call("blocked write", Priority.URGENT, "requests", "mutations"))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await asyncio.wait_for(asyncio.gather(*(call(f"fetch {n}", Priority.HIGH, "requests") for n in range(2))), 2.0)
+    assert time.monotonic() - started < 1.5
+    assert not blocked.done()
+    blocked.cancel()
+    await asyncio.gather(blocked, return_exceptions=True)
+
+
 async def test_either_budget_leaves_a_lower_priority_its_floor(engine):
     """Higher-priority callers that always want more than the budget still leave the lower ones their floor."""
     budget = make_budget(engine, "floor", {"requests": (Window(5, 0.2), Window(100000, 3600))})

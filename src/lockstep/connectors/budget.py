@@ -386,11 +386,13 @@ class LocalBudget(_Precedence):
 class SharedBudget(_Precedence):
     """Sliding-window budget in PostgreSQL, shared by every process that uses the same ``scope``.
 
-    Within a process, callers asking for the same buckets take turns by precedence (priority, with the
-    starvation floor of :class:`LocalBudget`): only the first in line asks the database, the others wait for it.
-    Without that, every waiter polled the log and whoever polled first when a slot freed took it — a sale's
-    stock writes (URGENT) got a random share of Centra's mutations and lagged 20 s on PostgreSQL. The database
-    still decides between processes."""
+    Within a process, waiting callers take turns by precedence (priority, with the starvation floor of
+    :class:`LocalBudget`), like :class:`LocalBudget`'s: a caller asks the database only when no caller ahead of it
+    that shares one of its buckets could go now (see :meth:`_held_back`); the others wait for it. Without that,
+    every waiter polled the log and whoever polled first when a slot freed took it — a sale's stock writes
+    (URGENT) got a random share of Centra's mutations and lagged 20 s on PostgreSQL; and while only callers of
+    the same buckets took turns, the order fetches (requests only) took the request slots the stock writes
+    (requests and mutations) also needed. The database still decides between processes."""
 
     def __init__(
         self,
@@ -408,17 +410,17 @@ class SharedBudget(_Precedence):
         self.margin_s = margin_s
         self._grants_written = 0
         self._init_precedence()
-        self._lines: dict[tuple[str, ...], dict[asyncio.Event, tuple[Priority, int]]] = {}
+        self._waiting: dict[asyncio.Event, tuple[tuple[str, ...], Priority, int]] = {}
         self._arrivals = itertools.count()
+        self._free_at: dict[str, float] = {}  # bucket -> when its last look said it has room (monotonic)
 
     async def acquire(self, *names: str, priority: Priority = Priority.NORMAL) -> float:
         started = time.monotonic()
-        line = self._lines.setdefault(tuple(names), {})
         me = asyncio.Event()
-        line[me] = (priority, next(self._arrivals))
+        self._waiting[me] = (tuple(names), priority, next(self._arrivals))
         try:
             while True:
-                if self._first(tuple(names), line) is not me:
+                if self._held_back(me):
                     await self._sleep(me, started, TURN_RECHECK_S)
                     continue
                 wait = await self._try(names, priority)
@@ -431,16 +433,32 @@ class SharedBudget(_Precedence):
                 _impatient(started, time.monotonic(), wait)
                 await self._sleep(me, started, min(wait, 5.0))
         finally:
-            line.pop(me, None)
-            following = self._first(tuple(names), line)
-            if following is not None:
-                following.set()
+            del self._waiting[me]
+            for other in list(self._waiting):  # whoever is next now looks again (a local check, no query)
+                if not self._held_back(other):
+                    other.set()
 
-    def _first(self, names: tuple[str, ...], line: dict[asyncio.Event, tuple[Priority, int]]):
-        if not line:
-            return None
-        bucket, now = self._scarcest(set(names)), time.monotonic()
-        return min(line, key=lambda e: (self._rank(bucket, line[e][0], now), line[e][1]))
+    def _held_back(self, me: asyncio.Event) -> bool:
+        """Whether a waiting caller ahead of ``me`` that shares one of its buckets goes first: one asking for the
+        same buckets always does (one query per turn, not one per waiter), another only while the buckets it needs
+        had room at their last look (one waiting on a bucket ``me`` does not need holds nobody back).
+
+        Ahead means a better place (:meth:`_place`): rank on the caller's own scarcest bucket, then arrival. One
+        key per caller is a total order, so callers never hold each other back in a circle (ranked per pair on
+        the bucket two share, a starved shipment write, an order fetch and a stock write could)."""
+        names, _, _ = self._waiting[me]
+        now = time.monotonic()
+        mine = self._place(me, now)
+        for other, (their_names, _, _) in self._waiting.items():
+            if other is me or not set(their_names) & set(names) or self._place(other, now) >= mine:
+                continue
+            if their_names == names or all(self._free_at.get(n, 0.0) <= now for n in their_names):
+                return True
+        return False
+
+    def _place(self, caller: asyncio.Event, now: float) -> tuple[int, int]:
+        names, priority, arrival = self._waiting[caller]
+        return self._rank(self._scarcest(set(names)), priority, now), arrival
 
     async def _sleep(self, me: asyncio.Event, started: float, seconds: float) -> None:
         """Until ``seconds`` pass or the caller ahead is done; a caller with patience wakes in time to give up."""
@@ -462,7 +480,9 @@ class SharedBudget(_Precedence):
             now = float(now)
             wait = 0.0
             for name in names:
-                wait = max(wait, await self._bucket_wait(conn, name, priority, now))
+                bucket_wait = await self._bucket_wait(conn, name, priority, now)
+                self._free_at[name] = time.monotonic() + bucket_wait
+                wait = max(wait, bucket_wait)
             if wait > 0:
                 return wait
             await conn.execute(insert(rate_grants), [{"scope": self.scope, "bucket": n, "at": now} for n in names])
