@@ -94,19 +94,6 @@ def budget(topology, *, unthrottled: bool, tier: str = "growth"):
     )
 
 
-async def forget_setup_grants(engine) -> None:
-    """On PostgreSQL the rate budget's log is a table every runtime of the brand shares: the unthrottled set-up's
-    grants would fill the measured run's first windows (its first ~10 s of exports waited on them). The set-up
-    is not part of the sale, and its calls went to simulators that were not throttled then."""
-    from sqlalchemy import delete
-
-    from lockstep.store.tables import rate_grants
-
-    if engine.dialect.name == "postgresql":
-        async with engine.begin() as conn:
-            await conn.execute(delete(rate_grants))
-
-
 async def drain(runtime: Runtime) -> None:
     await Worker(runtime.engine, runtime.registry, concurrency=8, services=runtime, poll_interval_s=0.05).run(
         asyncio.Event(), until_idle=True
@@ -177,7 +164,7 @@ async def run(args, mode: str) -> dict:
                     await drain_until_published(setup)
                 for client in setup._clients.values():
                     await client.aclose()
-                await forget_setup_grants(engine)
+                await helpers.forget_setup_grants(engine)
                 await d_http.put("/_sim/throttle", json={"requestsPerSecond": 4})
                 (await c_http.put("/_sim/rate-limits", json={"tier": args.tier})).raise_for_status()
                 await c_http.post("/_sim/counters/reset")

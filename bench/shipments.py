@@ -129,6 +129,7 @@ async def run(args) -> dict:
                 await enqueue(conn, brand=pointed.brand, task="orders.fetch", payload={"number": number})
         await drain(setup)
         await setup.close()
+        await helpers.forget_setup_grants(engine)
 
         topology = budgeted(pointed, tier)
         runtime = Runtime(Settings(), LoadResult(brands={topology.brand: topology}), engine, secrets=secrets)
