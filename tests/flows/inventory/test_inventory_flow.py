@@ -115,8 +115,10 @@ async def test_another_channels_order_is_seen_on_the_next_tick_not_a_catalog_cyc
     async with stock_world(db_url, tmp_path) as world:
         sku, own_sku = world.seeded.items[5].item, world.seeded.items[6]
         # The seeding's on-hand activity must be older than the changes feed's look-back after the first tick,
-        # or that feed would re-read every cell (other channels' moves included) and hide what is tested here.
-        await asyncio.sleep(2.1)
+        # or that feed would re-read every cell (other channels' moves included) and hide what is tested here:
+        # the 2-s fast overlap, plus up to 1 s that Deposco's filter loses to whole seconds (at 2.1 s the test
+        # failed about every other run on a fast machine).
+        await asyncio.sleep(3.2)
         await scan_and_publish(world)
         with_inventory(world, rolling_scan_seconds=3600, other_orders_seconds=1)
         before = centra_level(world, "eu", sku)[0]
