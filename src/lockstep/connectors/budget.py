@@ -440,8 +440,9 @@ class SharedBudget(_Precedence):
 
     def _held_back(self, me: asyncio.Event) -> bool:
         """Whether a waiting caller ahead of ``me`` that shares one of its buckets goes first: one asking for the
-        same buckets always does (one query per turn, not one per waiter), another only while the buckets it needs
-        had room at their last look (one waiting on a bucket ``me`` does not need holds nobody back).
+        same buckets always does (one query per turn, not one per waiter), another only if the buckets it needs
+        have room, by their last look, no later than those of ``me`` (one waiting on a bucket ``me`` does not need
+        holds nobody back).
 
         Ahead means a better place (:meth:`_place`): rank on the caller's own scarcest bucket, then arrival. One
         key per caller is a total order, so callers never hold each other back in a circle (ranked per pair on
@@ -449,10 +450,13 @@ class SharedBudget(_Precedence):
         names, _, _ = self._waiting[me]
         now = time.monotonic()
         mine = self._place(me, now)
+        # Two callers sleeping until the same slot frees wake in either order: the one ahead goes first if its
+        # buckets have room no later than mine.
+        ready = max([now, *(self._free_at.get(n, 0.0) for n in names)])
         for other, (their_names, _, _) in self._waiting.items():
             if other is me or not set(their_names) & set(names) or self._place(other, now) >= mine:
                 continue
-            if their_names == names or all(self._free_at.get(n, 0.0) <= now for n in their_names):
+            if their_names == names or all(self._free_at.get(n, 0.0) <= ready for n in their_names):
                 return True
         return False
 
