@@ -60,6 +60,16 @@ async def test_low_priority_leaves_a_reserve_for_high_priority():
     blocked.cancel()
 
 
+def recorder(budget, order: list[str]):
+    """A caller that acquires ``buckets`` at ``priority`` and then notes its name in ``order``."""
+
+    async def call(name: str, priority: Priority, *buckets: str) -> None:
+        await budget.acquire(*buckets, priority=priority)
+        order.append(name)
+
+    return call
+
+
 async def test_waiting_callers_are_served_in_priority_order_within_the_short_window():
     """Reserves only shape the longest window (Centra's hour); within a saturated short window the waiting
     callers of one process go highest priority first, whichever arrived first."""
@@ -70,10 +80,7 @@ async def test_waiting_callers_are_served_in_priority_order_within_the_short_win
     for _ in range(2):  # and the request bucket for 0.3 s (by LOW calls: no priority is short of its share)
         await budget.acquire("requests", priority=Priority.LOW)
     order: list[str] = []
-
-    async def call(name: str, priority: Priority, *buckets: str) -> None:
-        await budget.acquire(*buckets, priority=priority)
-        order.append(name)
+    call = recorder(budget, order)
 
     low = asyncio.create_task(call("low", Priority.LOW, "requests"))
     await asyncio.sleep(0.02)
@@ -168,10 +175,7 @@ async def test_either_budget_serves_precedence_across_callers_of_different_bucke
     )
     await budget.acquire("requests", priority=Priority.LOW)  # the request window is full for 0.4 s
     order: list[str] = []
-
-    async def call(name: str, priority: Priority, *buckets: str) -> None:
-        await budget.acquire(*buckets, priority=priority)
-        order.append(name)
+    call = recorder(budget, order)
 
     fetch = asyncio.create_task(call("fetch", Priority.HIGH, "requests"))
     await asyncio.sleep(0.05)

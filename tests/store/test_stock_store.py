@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from lockstep.domain.model import StockReading
@@ -183,8 +184,6 @@ async def test_routing_allowance_is_the_share_of_what_other_pools_leave_minus_ow
 async def test_a_publish_clearing_keys_and_a_scan_marking_them_never_deadlock(engine):
     """The publisher reads a pool's keys oldest first; a scan marks them in SKU order. Both write in key order,
     so concurrent transactions on the same keys wait for each other instead of deadlocking (PostgreSQL)."""
-    import asyncio
-
     skus = [f"S{n:03}" for n in range(300)]
     for round_ in range(4):
         now, pool = T0 + timedelta(minutes=round_), f"eu{round_}"  # a fresh pool: no key dirty from before

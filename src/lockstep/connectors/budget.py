@@ -420,7 +420,7 @@ class SharedBudget(_Precedence):
         self._waiting[me] = (tuple(names), priority, next(self._arrivals))
         try:
             while True:
-                if self._held_back(me):
+                if self._held_back(me, self._places()):
                     await self._sleep(me, started, TURN_RECHECK_S)
                     continue
                 wait = await self._try(names, priority)
@@ -434,35 +434,41 @@ class SharedBudget(_Precedence):
                 await self._sleep(me, started, min(wait, 5.0))
         finally:
             del self._waiting[me]
+            places = self._places()
             for other in list(self._waiting):  # whoever is next now looks again (a local check, no query)
-                if not self._held_back(other):
+                if not self._held_back(other, places):
                     other.set()
 
-    def _held_back(self, me: asyncio.Event) -> bool:
+    def _places(self) -> dict[asyncio.Event, tuple[int, int]]:
+        """Every waiting caller's place: rank on its own scarcest bucket, then arrival. A rank depends only on
+        the bucket and the priority, so each pair of those is ranked once (a rank scans the recent grants)."""
+        now, ranks, places = time.monotonic(), {}, {}
+        for caller, (names, priority, arrival) in self._waiting.items():
+            key = (self._scarcest(set(names)), priority)
+            if key not in ranks:
+                ranks[key] = self._rank(*key, now)
+            places[caller] = (ranks[key], arrival)
+        return places
+
+    def _held_back(self, me: asyncio.Event, places: dict[asyncio.Event, tuple[int, int]]) -> bool:
         """Whether a waiting caller ahead of ``me`` that shares one of its buckets goes first: one asking for the
         same buckets always does (one query per turn, not one per waiter), another only if the buckets it needs
         have room, by their last look, no later than those of ``me`` (one waiting on a bucket ``me`` does not need
         holds nobody back).
 
-        Ahead means a better place (:meth:`_place`): rank on the caller's own scarcest bucket, then arrival. One
-        key per caller is a total order, so callers never hold each other back in a circle (ranked per pair on
-        the bucket two share, a starved shipment write, an order fetch and a stock write could)."""
+        Ahead means a better place (:meth:`_places`). One key per caller is a total order, so callers never hold
+        each other back in a circle (ranked per pair on the bucket two share, a starved shipment write, an order
+        fetch and a stock write could)."""
         names, _, _ = self._waiting[me]
-        now = time.monotonic()
-        mine = self._place(me, now)
         # Two callers sleeping until the same slot frees wake in either order: the one ahead goes first if its
         # buckets have room no later than mine.
-        ready = max([now, *(self._free_at.get(n, 0.0) for n in names)])
+        ready = max([time.monotonic(), *(self._free_at.get(n, 0.0) for n in names)])
         for other, (their_names, _, _) in self._waiting.items():
-            if other is me or not set(their_names) & set(names) or self._place(other, now) >= mine:
+            if other is me or not set(their_names) & set(names) or places[other] >= places[me]:
                 continue
             if their_names == names or all(self._free_at.get(n, 0.0) <= ready for n in their_names):
                 return True
         return False
-
-    def _place(self, caller: asyncio.Event, now: float) -> tuple[int, int]:
-        names, priority, arrival = self._waiting[caller]
-        return self._rank(self._scarcest(set(names)), priority, now), arrival
 
     async def _sleep(self, me: asyncio.Event, started: float, seconds: float) -> None:
         """Until ``seconds`` pass or the caller ahead is done; a caller with patience wakes in time to give up."""

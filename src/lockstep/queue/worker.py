@@ -297,11 +297,15 @@ class Worker:
             await self._record_failure(job, PermanentError(f"no handler registered for task {job.task!r}"), None)
             return
         ids = [j.id for j in group]
-        ctx = JobContext(job, self.engine, self.services, jobs=group, on_settle=lambda: self.settling.update(ids))
+
+        def settle() -> None:  # from here the jobs' outcome is being written by this call (see _heartbeat)
+            self.settling.update(ids)
+
+        ctx = JobContext(job, self.engine, self.services, jobs=group, on_settle=settle)
         try:
             await task.handler(ctx)
             if not ctx.completed:
-                self.settling.update(ids)
+                settle()
                 await asyncio.gather(*(self.completer.complete(j) for j in group))
                 ctx.completed = True
             self.stats["done"] += len(group)
@@ -325,7 +329,7 @@ class Worker:
             if ctx.completed:
                 log.error("handler raised after its job completed", job=job.id, error=_describe(error))
             else:
-                self.settling.update(ids)
+                settle()
                 for j in group:
                     await self._record_failure(j, error, task.retry)
         finally:
