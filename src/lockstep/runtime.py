@@ -70,10 +70,15 @@ class Runtime:
             self._clients[key] = DeposcoClient.from_topology(topology, self.secrets[brand], budget)
         return self._clients[key]  # type: ignore[return-value]
 
-    async def close(self) -> None:
+    async def drop_clients(self) -> None:
+        """Close the API clients; the next call builds them again from the current topology (a changed brand
+        setting can change what a client asks for, such as the Deposco token's scopes)."""
         for client in self._clients.values():
             await client.aclose()  # type: ignore[attr-defined]
         self._clients.clear()
+
+    async def close(self) -> None:
+        await self.drop_clients()
         await self.engine.dispose()
 
 

@@ -337,6 +337,16 @@ def test_deposco_rate_above_the_account_limit_is_warned(example_doc, check):
     assert "expect 429" in by_path(findings.warnings)["deposco.requests_per_second"]
 
 
+def test_a_tenant_without_changed_since_or_the_adjustment_feed_is_warned(example_doc, check):
+    example_doc["inventory"]["changed_since"] = False
+    findings = check(example_doc)
+    assert findings.problems == []
+    assert "only the rolling scan" in by_path(findings.warnings)["inventory.changed_since"]
+
+    example_doc["inventory"]["adjustments_seconds"] = 5
+    assert "inventory.changed_since" not in by_path(check(example_doc).warnings)
+
+
 # --- collecting everything ---
 
 

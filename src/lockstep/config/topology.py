@@ -331,6 +331,19 @@ class InventorySettings(_Model):
     scan_page_items: int = Field(
         100, ge=1, le=1000, description="items re-read per scan by the rolling availability scan"
     )
+    changed_since: bool = Field(
+        True,
+        description="the tenant's V1 /inventory/full honours startActivityTime: each scan tick reads what changed "
+        "since the last (false: the adjustments feed, if set, and the rolling scan find changes instead)",
+    )
+    adjustments_seconds: int = Field(
+        0,
+        ge=0,
+        le=3600,
+        description="how often Deposco's inventory-adjustment feed is read (0: never); the adjusted items are "
+        "re-read at once. For a tenant without changed-since, or to see status changes (blocked stock) that "
+        "move ATP without on-hand activity",
+    )
     other_orders_seconds: int = Field(
         0,
         ge=0,

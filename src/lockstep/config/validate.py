@@ -179,6 +179,7 @@ def check_topology(topology: BrandTopology, file: str) -> Findings:
     _check_owners_and_teams(topology, out)
     _check_schedules(topology, out)
     _check_deposco(topology, out)
+    _check_inventory(topology, out)
     return findings
 
 
@@ -421,6 +422,17 @@ def _check_deposco(t: BrandTopology, out: _Report) -> None:
             "deposco.requests_per_second",
             f"{rps:g} requests/second is above the ~{_DEPOSCO_SAFE_RPS:g}/s Deposco allows per account; "
             "expect 429 responses",
+        )
+
+
+def _check_inventory(t: BrandTopology, out: _Report) -> None:
+    inv = t.inventory
+    if not inv.changed_since and inv.adjustments_seconds == 0:
+        out.warn(
+            "inventory.changed_since",
+            "without changed-since or the adjustment feed (inventory.adjustments_seconds) only the rolling scan "
+            f"sees stock changes: {inv.scan_page_items} items every {inv.rolling_scan_seconds} s, so an item "
+            "waits a catalog cycle",
         )
 
 

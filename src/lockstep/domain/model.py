@@ -255,6 +255,21 @@ class StockReading:
 
 
 @dataclass(frozen=True)
+class StockAdjustment:
+    """One record of Deposco's adjustment feed: a signed on-hand change (or a status change) of an item in a
+    facility. A hint, not a reading: what the item's availability is now takes a read of its own."""
+
+    adjustment_id: int
+    facility: str
+    item: str
+    quantity: int
+    action: str = "Adjustment"  # Adjustment | Status Change
+    status: str = ""  # Available | Blocked | ...
+    reason: str = ""
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class CentraShipment:
     """A shipment in Centra (what Lockstep creates from a warehouse shipment)."""
 

@@ -69,7 +69,7 @@ def checker(openapi, spec_raw) -> RequestChecker:
 def start(sim_factory, example_topology, checker):
     sims: list[Sim] = []
 
-    def run(**overrides) -> tuple[Sim, callable]:
+    def run(inventory: dict | None = None, **overrides) -> tuple[Sim, callable]:
         url, live = sim_factory(**overrides)
         sim = Sim(url, live)
         sims.append(sim)
@@ -84,6 +84,8 @@ def start(sim_factory, example_topology, checker):
             }
         )
         topology = example_topology.model_copy(update={"deposco": cfg})
+        if inventory:  # brand inventory settings (some decide the token's scopes)
+            topology = topology.model_copy(update={"inventory": topology.inventory.model_copy(update=inventory)})
         secrets = {
             cfg.client_id_env: "lockstep",
             cfg.client_secret_env: "sim-secret",
@@ -100,6 +102,53 @@ def start(sim_factory, example_topology, checker):
     yield run
     for sim in sims:
         sim.ctl.close()
+
+
+async def test_the_adjustment_feed_newest_first_stopping_at_the_cursor_and_skipping_unreadable_rows(start, checker):
+    """The adjustment watch's read: records created after a time, newest first across pages; the first older
+    record ends the read. Its scope is asked for only by a brand that reads the feed."""
+    sim, make = start(inventory={"adjustments_seconds": 5})
+    sim.control("POST", "/items", json={"items": [{"number": s} for s in ("SKU-A", "SKU-B", "SKU-C")]})
+    sim.control("POST", "/adjustments", json={"facility": "WH1", "itemNumber": "SKU-A", "quantity": 3})
+    await asyncio.sleep(0.05)
+    cursor = datetime.now(UTC)
+    await asyncio.sleep(0.05)
+    for sku, quantity in (("SKU-B", -2), ("SKU-C", 7)):
+        sim.control("POST", "/adjustments", json={"facility": "WH2", "itemNumber": sku, "quantity": quantity})
+    sim.control("POST", "/receipts", json={"facility": "WH1", "lines": [{"itemNumber": "SKU-A", "quantity": 4}]})
+    async with make() as client:
+        seen = [a async for a in client.iter_adjustments(cursor, page_size=1)]
+        assert [(a.facility, a.item, a.quantity) for a in seen] == [("WH2", "SKU-C", 7), ("WH2", "SKU-B", -2)]
+        assert seen[0].adjustment_id > seen[1].adjustment_id and seen[0].action == "Adjustment"
+        assert all(a.created_at is not None and a.created_at > cursor for a in seen)
+        assert [a async for a in client.iter_adjustments(datetime.now(UTC))] == []
+    assert "GET /inventory/inventoryAdjustments" in checker.checked
+
+    _, plain = start()  # a brand that does not read the feed is not granted it
+    async with plain() as client:
+        with pytest.raises(Exception, match="inventoryAdjustments/read"):
+            [a async for a in client.iter_adjustments(cursor)]
+
+
+def test_an_adjustment_row_without_identity_facility_or_item_is_refused_with_the_reason():
+    good = {
+        "self": {"id": 7},
+        "facility": {"businessKey": {"number": "WH1"}},
+        "item": {"businessKey": {"number": "SKU-A"}},
+        "quantity": "-2.0",
+        "actionType": "Status Change",
+        "inventoryStatus": "Blocked",
+        "createdDate": "2026-12-04T10:00:00Z",
+    }
+    parsed = t.stock_adjustment(good)
+    assert (parsed.adjustment_id, parsed.quantity, parsed.action, parsed.status) == (7, -2, "Status Change", "Blocked")
+    for broken, reason in (
+        ({**good, "self": None}, "numeric id"),
+        ({**good, "facility": None}, "without facility or item"),
+        ({**good, "item": {"businessKey": {}}}, "without facility or item"),
+    ):
+        with pytest.raises(t.MalformedPayload, match=reason):
+            t.stock_adjustment(broken)
 
 
 def order(number: str, skus: list[tuple[str, int]], facility: str = "WH1") -> SalesOrder:

@@ -520,3 +520,44 @@ async def test_a_change_committed_late_is_missed_by_the_fast_ticks_and_found_by_
         await asyncio.sleep(max(0.0, swept.timestamp() + 5.1 - utcnow().timestamp()))
         await scan_and_publish(world)  # the sweep
         assert centra_level(world, "eu", sku)[0] == expected(world, "eu", sku) > before
+
+
+async def test_a_tenant_without_changed_since_sees_its_adjustments_through_the_feed_on_the_next_tick(db_url, tmp_path):
+    """A tenant whose V1 ``/inventory/full`` offers no changed-since (``changed_since: false``) has only the
+    rolling scan, a catalog cycle per item. With ``adjustments_seconds`` the tick reads Deposco's adjustment feed
+    and re-reads the adjusted items at once; each record is acted on once; an adjustment at the draft facility
+    moves nothing in Centra. With the feed off, the same kind of adjustment is not seen (rolling scan only)."""
+    from lockstep.sim.scenario.control import DeposcoControl
+
+    async with stock_world(db_url, tmp_path) as world:
+        sku, other = world.seeded.items[7].item, world.seeded.items[8].item
+        with_inventory(world, adjustments_seconds=1)
+        await world.runtime.drop_clients()  # the new Deposco token asks for the feed's scope too
+        await scan_and_publish(world)
+        with_inventory(world, changed_since=False, rolling_scan_seconds=3600, adjustments_seconds=1)
+        await asyncio.sleep(1.05)
+        await scan_and_publish(world)  # the first look: whatever the seeding adjusted within the overlap
+        before = {pool: centra_level(world, pool, sku)[0] for pool in ("eu", "uk")}
+        assert min(before.values()) > 0
+
+        async with world.sims.endpoints().deposco_client() as http:
+            deposco = DeposcoControl(http)
+            await deposco.adjust("SE-STO", sku, -(deposco_atp(world, "SE-STO", sku) - 1), "DAMAGED")
+            await deposco.adjust("US-NJ", other, 300, "FOUND")  # draft facility
+        await asyncio.sleep(1.05)
+        await scan_and_publish(world)
+        for pool in ("eu", "uk"):
+            assert centra_level(world, pool, sku)[0] == expected(world, pool, sku) < before[pool], pool
+        assert centra_level(world, "us", other)[0] == 0
+        read = await read_at(world, "SE-STO", sku)
+
+        await asyncio.sleep(1.05)
+        await scan_and_publish(world)  # nothing new in the feed: the item is not read again
+        assert await read_at(world, "SE-STO", sku) == read
+
+        with_inventory(world, changed_since=False, rolling_scan_seconds=3600, adjustments_seconds=0)
+        async with world.sims.endpoints().deposco_client() as http:
+            await DeposcoControl(http).adjust("SE-STO", other, -(deposco_atp(world, "SE-STO", other) - 1), "LOST")
+        await asyncio.sleep(1.05)
+        await scan_and_publish(world)
+        assert centra_level(world, "eu", other)[0] > expected(world, "eu", other)

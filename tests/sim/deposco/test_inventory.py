@@ -129,3 +129,37 @@ def test_item_atp_and_facility_inventory_follow_the_v1_xsds(seeded):
         {"businessUnit": "BU1", "facility": "WH1", "itemNumber": "SKU-A", "inventoryOnHandQty": 6}
     ]
     assert v1.get("/integration/BU1/items/BU1/NOPE/atps").status_code == 404
+
+
+def test_the_adjustments_feed_lists_adjustments_only_newest_first_with_its_filters(seeded):
+    """``/latest/inventory/inventoryAdjustments``: signed on-hand changes, id-descending, paged by ``searchId``
+    links; receipts are not adjustments. Every response is checked against the reconstructed OpenAPI."""
+    seeded.control("POST", "/receipts", json={"facility": "WH1", "lines": [{"itemNumber": "SKU-A", "quantity": 9}]})
+    for facility, sku, qty, reason in (("WH1", "SKU-A", -2, "Damaged"), ("WH2", "SKU-B", 4, "Cycle Count")):
+        seeded.control(
+            "POST",
+            "/adjustments",
+            json={"facility": facility, "itemNumber": sku, "quantity": qty, "reasonCode": reason},
+        )
+    api = seeded.api()
+    body = api.get("/latest/inventory/inventoryAdjustments", params={"businessUnit": "BU1"}).json()
+    rows = body["data"]
+    assert [
+        (r["facility"]["businessKey"]["number"], r["item"]["businessKey"]["number"], r["quantity"]) for r in rows
+    ] == [
+        ("WH2", "SKU-B", 4),
+        ("WH1", "SKU-A", -2),
+    ]
+    assert rows[0]["self"]["id"] > rows[1]["self"]["id"] and rows[0]["actionType"] == "Adjustment"
+    assert rows[1]["reasonCode"] == "Damaged" and body["complete"] is True
+
+    only = api.get("/latest/inventory/inventoryAdjustments", params={"facilityNumber": "WH1"}).json()["data"]
+    assert [r["quantity"] for r in only] == [-2]
+    first = api.get("/latest/inventory/inventoryAdjustments", params={"pageSize": 1}).json()
+    assert first["complete"] is False and [r["quantity"] for r in first["data"]] == [4]
+    follow = next(link["href"] for link in first["links"] if link["rel"] == "next")
+    assert [r["quantity"] for r in api.get(follow).json()["data"]] == [-2]
+    later = api.get("/latest/inventory/inventoryAdjustments", params={"createdAfter": rows[0]["createdDate"]})
+    assert later.json()["data"] == []
+    assert api.get("/latest/inventory/inventoryAdjustments", params={"createdAfter": "soon"}).status_code == 400
+    assert seeded.api(scope="items/read").get("/latest/inventory/inventoryAdjustments").status_code == 403

@@ -21,6 +21,7 @@ import base64
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import structlog
@@ -43,6 +44,17 @@ DEFAULT_SCOPES = (
     "salesOrders/write",
     "outboundShipments/read",
 )
+# Asked for only by a brand that reads the adjustment feed (``inventory.adjustments_seconds``): an application not
+# granted a scope it asks for may be refused a token altogether.
+ADJUSTMENTS_SCOPE = "inventoryAdjustments/read"
+
+
+def scopes_for(topology: Any) -> tuple[str, ...]:
+    """The scopes a brand's token asks for: the defaults, plus the adjustment feed's when the brand reads it."""
+    extra = (ADJUSTMENTS_SCOPE,) if topology.inventory.adjustments_seconds > 0 else ()
+    return DEFAULT_SCOPES + extra
+
+
 DEFAULT_TTL_S = 3600.0  # when the token response has no usable expires_in
 MAX_EARLY_S = 300.0  # refresh at most this long before expiry ...
 EARLY_FRACTION = 0.2  # ... and at most this share of the lifetime before it (short-lived tokens)

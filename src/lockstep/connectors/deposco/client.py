@@ -32,11 +32,12 @@ from lockstep.domain.model import (
     SalesOrder,
     SalesOrderLine,
     ShipmentLine,
+    StockAdjustment,
     WarehouseShipment,
 )
 
 from . import translate as t
-from .auth import TokenManager
+from .auth import TokenManager, scopes_for
 from .v1 import DeposcoV1Client
 from .values import iso
 from .wire import classify, decode, same_origin
@@ -111,6 +112,7 @@ class DeposcoClient:
             client_secret=secrets[cfg.client_secret_env],
             refresh_token=refresh_token,
             company=cfg.business_unit,
+            scopes=scopes_for(topology),
             retry=retry,
         )
         v1 = DeposcoV1Client(
@@ -388,6 +390,23 @@ class DeposcoClient:
                 else:
                     lines = self._rows("salesOrders.lines", t.sales_order_line, nested or [])
                 yield replace(order, lines=tuple(lines))
+
+    async def iter_adjustments(
+        self, created_after: datetime, *, page_size: int = 100, priority: Priority = Priority.HIGH
+    ) -> AsyncIterator[StockAdjustment]:
+        """Inventory adjustments created after ``created_after`` (a cursor minus an overlap), newest first.
+
+        The feed is id-descending: reading stops at the first record not created after the cursor, so a
+        ``createdAfter`` Deposco ignored cannot page through the tenant's whole history. Ids are no cursor on their
+        own (a record committed late can carry a lower id than one already read): the caller remembers the ids it
+        has seen within the overlap."""
+        params = {"businessUnit": self.business_unit, "createdAfter": iso(created_after), "pageSize": page_size}
+        path, operation = "/inventory/inventoryAdjustments", "inventoryAdjustments.list"
+        async for row in self._pages(path, operation=operation, priority=priority, params=params):
+            for adjustment in self._rows(operation, t.stock_adjustment, [row]):
+                if adjustment.created_at is not None and adjustment.created_at <= created_after:
+                    return
+                yield adjustment
 
     async def order_lines(self, order_id: str, *, priority: Priority = Priority.NORMAL) -> list[SalesOrderLine]:
         """All lines, from the paged sub-resource (the nested list in the order stops at 10)."""

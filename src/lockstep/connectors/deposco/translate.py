@@ -31,6 +31,7 @@ from lockstep.domain.model import (
     SalesOrder,
     SalesOrderLine,
     ShipmentLine,
+    StockAdjustment,
     StockReading,
     WarehouseShipment,
 )
@@ -941,3 +942,25 @@ def shipment_hints(payload: Any) -> list[ShipmentHint]:
         if hint.shipment_id or hint.shipment_number:
             hints.append(hint)
     return hints
+
+
+def stock_adjustment(dto: Any) -> StockAdjustment:
+    """One ``InventoryAdjustmentDTO`` of ``/inventory/inventoryAdjustments``; its ``self.id`` is the feed's cursor."""
+    dto = _require(dto, "inventory adjustment")
+    raw_id = _self_id(dto)
+    if not raw_id.isdigit():
+        raise MalformedPayload("inventory adjustment without a numeric id", transient=False)
+    facility = _ref_key(dto.get("facility"), "number")
+    item_number = _ref_key(dto.get("item"), "number")
+    if not facility or not item_number:
+        raise MalformedPayload(f"inventory adjustment {raw_id} without facility or item", transient=False)
+    return StockAdjustment(
+        adjustment_id=int(raw_id),
+        facility=facility,
+        item=item_number,
+        quantity=v.units(dto.get("quantity")) or 0,
+        action=v.text(dto.get("actionType")) or "Adjustment",
+        status=v.text(dto.get("inventoryStatus")),
+        reason=v.text(dto.get("reasonCode")),
+        created_at=v.moment(dto.get("createdDate")),
+    )

@@ -25,6 +25,13 @@ It spends the brand's Deposco budget, shared with order exports, sparingly:
    order Lockstep did not send itself at once. Off by default: it spends Deposco requests the order exports
    need (see :func:`watch_orders`).
 
+4. **Adjustments** (optional), every ``inventory.adjustments_seconds``: Deposco's inventory-adjustment feed (new
+   API, id-descending) since the last look. A tenant whose V1 ``/inventory/full`` ignores ``startActivityTime``
+   (``inventory.changed_since: false``) has no changes feed; without this its adjustments (cycle counts, damages)
+   waited for the rolling scan, a catalog cycle. Status changes (stock blocked or released) move ATP with no
+   on-hand activity, so even a tenant with changed-since may want it. The tick enqueues
+   ``inventory.watch_adjustments``, which re-reads the adjusted items at once.
+
 ``inventory.refresh`` {items} reads chosen items at once (a hint, or ``lockstep stock refresh``).
 
 A reading is stored only if it is newer than the one held (``store/stock.py``). Readings for facilities that are
@@ -57,10 +64,13 @@ log = structlog.get_logger("lockstep.inventory")
 
 SCAN, REFRESH, PUBLISH = "inventory.scan", "inventory.refresh", "inventory.publish"
 WATCH = "inventory.watch_orders"
+WATCH_ADJUSTMENTS = "inventory.watch_adjustments"
 WATCH_PRIORITY = Priority.NORMAL  # behind order exports on Deposco's budget (see watch_orders)
 CHANGES_CURSOR, ROLLING_CURSOR = "inventory.changed_after", "inventory.rolling_after_item"
 ROLLING_AT = "inventory.rolling_at"
 ORDERS_CURSOR = "inventory.orders_created_after"
+ADJUSTMENTS_AT, ADJUSTMENTS_SEEN = "inventory.adjustments_read_at", "inventory.adjustments_seen"
+SEEN_CAP = 2000  # adjustment ids remembered at most (records without a creation time would stay forever)
 SWEPT_AT = "inventory.late_sweep_at"
 TICK_SLACK_S = 0.25  # a watch due every n s runs on the tick that comes n s after the last, give or take this
 FAST_OVERLAP_S = 2.0  # a tick's look-back between two late sweeps: activity committed up to 2 s late
@@ -158,7 +168,10 @@ async def scan(ctx: JobContext) -> None:
         items = await _next_items(conn, ctx.brand, after or "", settings.scan_page_items) if due else []
         if due and not items and after:  # wrapped around: start again from the first item
             items = await _next_items(conn, ctx.brand, "", settings.scan_page_items)
-        watch = bool(live) and await _watch_due(conn, ctx.brand, settings.other_orders_seconds, asked_at)
+        watch = bool(live) and await _watch_due(conn, ctx.brand, ORDERS_CURSOR, settings.other_orders_seconds, asked_at)
+        adjustments = bool(live) and await _watch_due(
+            conn, ctx.brand, ADJUSTMENTS_AT, settings.adjustments_seconds, asked_at
+        )
     swept_at = datetime.fromisoformat(swept) if swept else None
     overlap = timedelta(seconds=settings.scan_overlap_seconds)
     sweep = swept_at is None or asked_at - swept_at >= overlap
@@ -174,7 +187,9 @@ async def scan(ctx: JobContext) -> None:
     changed = (
         # URGENT: ahead of order exports on Deposco's few requests a second. It is one request a tick, and a sale's
         # exports kept it waiting about a second each time (readings p99 6-10 s behind Deposco).
-        await deposco.v1.inventory_changes(since, page_size=CHANGES_PAGE_SIZE, priority=Priority.URGENT) if live else []
+        await deposco.v1.inventory_changes(since, page_size=CHANGES_PAGE_SIZE, priority=Priority.URGENT)
+        if live and settings.changed_since
+        else []
     )
     async with ctx.transaction() as conn:
         now = utcnow()
@@ -182,6 +197,10 @@ async def scan(ctx: JobContext) -> None:
         await cursors.write(conn, brand=ctx.brand, name=CHANGES_CURSOR, value=asked_at.isoformat())
         if watch:  # its own job: read inline, Deposco's answer kept every tick (and its changes) waiting
             await enqueue(conn, brand=ctx.brand, task=WATCH, dedupe_key=WATCH, priority=PUBLISH_PRIORITY)
+        if adjustments:
+            await enqueue(
+                conn, brand=ctx.brand, task=WATCH_ADJUSTMENTS, dedupe_key=WATCH_ADJUSTMENTS, priority=PUBLISH_PRIORITY
+            )
         if sweep and live:
             await cursors.write(conn, brand=ctx.brand, name=SWEPT_AT, value=asked_at.isoformat())
         if items:
@@ -201,10 +220,11 @@ async def scan(ctx: JobContext) -> None:
         log.info("stock changed", brand=ctx.brand, keys=marked, changed=len(changed))
 
 
-async def _watch_due(conn: AsyncConnection, brand: str, every: int, now: datetime) -> bool:
+async def _watch_due(conn: AsyncConnection, brand: str, cursor: str, every: int, now: datetime) -> bool:
+    """Whether a watch run every ``every`` s (0: never) is due, from the time its cursor says it last looked."""
     if every <= 0:
         return False
-    last = await cursors.read(conn, brand=brand, name=ORDERS_CURSOR)
+    last = await cursors.read(conn, brand=brand, name=cursor)
     return last is None or (now - datetime.fromisoformat(last)).total_seconds() >= every - TICK_SLACK_S
 
 
@@ -245,6 +265,62 @@ async def watch_orders(ctx: JobContext) -> None:
         await cursors.write(conn, brand=ctx.brand, name=ORDERS_CURSOR, value=asked_at.isoformat())
     if items:
         log.info("other channels' orders", brand=ctx.brand, orders=len(lines) - len(own), items=len(items))
+
+
+async def watch_adjustments(ctx: JobContext) -> None:
+    """Deposco's adjustment feed since the last look: re-read the items adjusted at live facilities.
+
+    An adjustment is a delta, and deltas are not what Lockstep publishes (an absolute figure from a reading is
+    right however many deltas were missed), so each one is a hint: its item's availability is read and taken
+    like any other reading. The look-back is the last look minus the scan overlap, for records Deposco commits
+    late; ids seen within it are remembered (``ADJUSTMENTS_SEEN``) so a record is acted on once. Adjustments at
+    facilities the topology does not know, or not live, change no Centra figure and are only counted."""
+    topology = ctx.services.brands[ctx.brand]
+    live = set(_live_facilities(topology))
+    overlap = timedelta(seconds=topology.inventory.scan_overlap_seconds)
+    asked_at = utcnow()
+    async with read_only(ctx.services.engine) as conn:
+        last = await cursors.read(conn, brand=ctx.brand, name=ADJUSTMENTS_AT)
+        seen = _seen_ids(await cursors.read(conn, brand=ctx.brand, name=ADJUSTMENTS_SEEN))
+    since = (datetime.fromisoformat(last) if last else asked_at) - overlap
+    fresh = []
+    if live:
+        async for adjustment in ctx.services.deposco(ctx.brand).iter_adjustments(since, priority=Priority.HIGH):
+            if adjustment.adjustment_id not in seen:
+                fresh.append(adjustment)
+    items = sorted({a.item for a in fresh if a.facility in live})
+    elsewhere = sum(1 for a in fresh if a.facility not in live)
+    readings: list[StockReading] = []
+    if items:
+        readings, problems = await ctx.services.deposco(ctx.brand).v1.availability(
+            facilities=sorted(live), items=items, priority=Priority.HIGH
+        )
+        if problems:
+            log.warning("stock readings incomplete", brand=ctx.brand, problems=problems[:5], count=len(problems))
+    keep = {a.adjustment_id: a.created_at for a in fresh}
+    keep.update(seen)
+    remembered = sorted(i for i, at in keep.items() if at is None or at > since)[-SEEN_CAP:]
+    async with ctx.transaction() as conn:
+        await take_readings(conn, topology, readings, reason="adjustment", now=utcnow())
+        await cursors.write(conn, brand=ctx.brand, name=ADJUSTMENTS_AT, value=asked_at.isoformat())
+        await cursors.write(
+            conn,
+            brand=ctx.brand,
+            name=ADJUSTMENTS_SEEN,
+            value=" ".join(f"{i}@{keep[i].isoformat() if keep[i] else ''}" for i in remembered),
+        )
+    if fresh:
+        log.info("stock adjustments", brand=ctx.brand, adjustments=len(fresh), items=len(items), elsewhere=elsewhere)
+
+
+def _seen_ids(raw: str | None) -> dict[int, datetime | None]:
+    """The ``ADJUSTMENTS_SEEN`` cursor: ``id@created`` words. Pure."""
+    seen: dict[int, datetime | None] = {}
+    for word in (raw or "").split():
+        number, _, created = word.partition("@")
+        if number.isdigit():
+            seen[int(number)] = datetime.fromisoformat(created) if created else None
+    return seen
 
 
 def next_tick_in(interval_s: float, started: datetime, now: datetime) -> float:
@@ -293,3 +369,4 @@ def register(registry: TaskRegistry) -> None:
     registry.register(SCAN, scan)
     registry.register(REFRESH, refresh)
     registry.register(WATCH, watch_orders)
+    registry.register(WATCH_ADJUSTMENTS, watch_adjustments)

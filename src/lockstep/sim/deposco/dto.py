@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .clock import iso
-from .model import Container, Facility, Item, OrderLine, Pack, SalesOrder, Shipment, ShipmentLine
+from .model import Adjustment, Container, Facility, Item, OrderLine, Pack, SalesOrder, Shipment, ShipmentLine
 from .paging import nested
 from .state import DeposcoState
 
@@ -102,6 +102,25 @@ class Renderer:
             **facility.fields,
             "createdDate": iso(facility.created),
             "updatedDate": iso(facility.updated),
+        }
+
+    # ------------------------------------------------------------------ inventory
+    def adjustment(self, adjustment: Adjustment) -> dict[str, Any]:
+        """An InventoryAdjustmentDTO: a signed on-hand change of one item in one facility (packs of one here)."""
+        item_id = self.state.item_ids.get(adjustment.item_number, 0)
+        item = self.state.items.get(item_id)
+        pack = item.packs[0] if item is not None and item.packs else None
+        return {
+            "self": self.ref("inventory/inventoryAdjustments", adjustment.id, {"id": adjustment.id}),
+            "businessUnit": self.bu_ref(),
+            "facility": self.facility_ref(adjustment.facility) or {"businessKey": {"number": adjustment.facility}},
+            "item": self.item_ref(item_id, adjustment.item_number),
+            "pack": self.pack_ref(item_id, adjustment.item_number, pack.id if pack else 0, 1),
+            "quantity": int(adjustment.quantity),
+            "actionType": "Adjustment",
+            "inventoryStatus": "Available",
+            "reasonCode": adjustment.reason_code[:20] or None,
+            "createdDate": iso(adjustment.created),
         }
 
     # ------------------------------------------------------------------ sales orders

@@ -1,4 +1,5 @@
-"""``/latest/items`` and ``/latest/facilities``: the item master (upsert on number) and the warehouse list."""
+"""``/latest/items`` and ``/latest/facilities``: the item master (upsert on number) and the warehouse list; and
+``/latest/inventory/inventoryAdjustments``, the feed of manual stock adjustments."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .web import empty, find, listing, ok, parse_id, read_json, renderer, requir
 router = APIRouter(prefix="/latest")
 
 MASTER_FILTERS = ("businessUnit", "number", "name", "createdAfter", "updatedAfter")
+ADJUSTMENT_FILTERS = ("businessUnit", "actionType", "facilityNumber", "itemNumber", "createdAfter")
 
 
 def _master_listing(
@@ -127,3 +129,23 @@ async def upsert_facility(request: Request):
 async def get_facility(request: Request, facilityId: str):
     require(request, "facilities/read")
     return ok(renderer(request).facility(_by_id(sim(request).state.facilities, facilityId, "Facility")))
+
+
+@router.get("/inventory/inventoryAdjustments", name="inventoryAdjustments.list")
+async def list_adjustments(request: Request):
+    """Adjustments only (cycle counts, damages, set-stock corrections): receipts and picks are other records in
+    Deposco, so they are not in this feed. Id-descending, at most 100 a page, like every list."""
+    require(request, "inventoryAdjustments/read")
+    s, r = sim(request), renderer(request)
+
+    def attrs(adjustment) -> dict[str, Any]:
+        return {
+            "businessUnit": s.state.business_unit,
+            "actionType": "Adjustment",
+            "facilityNumber": adjustment.facility,
+            "itemNumber": adjustment.item_number,
+            "createdAfter": adjustment.created,
+        }
+
+    feed = [a for a in s.state.adjustments if a.kind == "Adjustment"]
+    return listing(request, feed, attrs, ADJUSTMENT_FILTERS, 50, 100, r.adjustment)
