@@ -1,4 +1,4 @@
-"""``POST /webhooks/deposco/{brand}``: Deposco's shipment notifications, kept as hints to re-fetch.
+"""``POST /webhooks/deposco/{brand}``: Deposco's shipment and stock notifications, kept as hints to re-fetch.
 
 Deposco signs nothing, so the body is trusted for nothing but *which* shipment changed; the ``shipments.hint``
 job reads the shipment through the API (``flows/shipments.py``). A brand may require a shared secret, in a
@@ -8,7 +8,9 @@ rotating); a call without it stores nothing (401). An unknown brand is 404, a bo
 Each notification is stored in the inbox before the answer, de-duplicated by its content: Deposco's retries and
 duplicate deliveries are recognised and acknowledged without a second job, while a later notification about
 the same shipment (new tracking numbers) differs in content and is kept. The job is enqueued in the same commit,
-so a 2xx means the hint cannot be lost; pending hints for one shipment coalesce into one re-fetch.
+so a 2xx means the hint cannot be lost; pending hints for one shipment coalesce into one re-fetch. A stock
+notification (an item and its facility) becomes an ``inventory.hint`` job per item, coalesced while pending and
+read in batches, so the storefront follows a receipt or adjustment without waiting for the next scan.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from lockstep.connectors.deposco.webhooks import WebhookRejected, parse_hints, verify
+from lockstep.connectors.deposco.webhooks import WebhookRejected, parse_notification, verify
 from lockstep.queue import enqueue
 from lockstep.store import inbox
 
@@ -29,6 +31,7 @@ router = APIRouter()
 
 SOURCE = "deposco-webhook"
 HINT_PRIORITY = 7  # as urgent as the confirmation it leads to
+STOCK_HINT_PRIORITY = 9  # as urgent as the stock publish it leads to (flows.inventory.ingest.PUBLISH_PRIORITY)
 
 
 @router.post("/webhooks/deposco/{brand}")
@@ -46,13 +49,35 @@ async def deposco_webhook(brand: str, request: Request) -> JSONResponse:
         return JSONResponse({"error": str(error)}, status_code=401)
     raw = await request.body()
     try:
-        hints = parse_hints(raw, request.headers.get("content-type", ""))
+        notification = parse_notification(raw, request.headers.get("content-type", ""))
     except ValueError as error:
         return JSONResponse({"error": str(error)}, status_code=400)
     digest = hashlib.sha256(raw).hexdigest()[:32]
     stored = duplicates = 0
     async with runtime.engine.begin() as conn:
-        for index, hint in enumerate(hints):
+        for index, stock in enumerate(notification.stock):
+            payload = {"item": stock.item, "facility": stock.facility}
+            row = await inbox.store_event(
+                conn,
+                brand=brand,
+                source=SOURCE,
+                event_id=f"stock:{stock.facility}:{stock.item}:{digest}:{index}",
+                event_type="stock",
+                payload=payload,
+            )
+            if row is None:
+                duplicates += 1
+                continue
+            stored += 1
+            await enqueue(
+                conn,
+                brand=brand,
+                task="inventory.hint",
+                payload=payload,
+                dedupe_key=f"inventory.hint:{stock.facility}:{stock.item}",
+                priority=STOCK_HINT_PRIORITY,
+            )
+        for index, hint in enumerate(notification.shipments):
             key = hint.shipment_id or f"number:{hint.shipment_number}"
             row = await inbox.store_event(
                 conn,

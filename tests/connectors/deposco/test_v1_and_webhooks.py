@@ -128,3 +128,35 @@ def test_webhook_hint_in_xml():
     )
     (hint,) = parse_hints(xml, "application/xml")
     assert hint.shipment_number == "1041" and hint.order_numbers == ("C2-WH1",)
+
+
+def test_stock_notifications_name_items_and_facilities_in_every_v1_shape_and_the_rest_dto():
+    from lockstep.connectors.deposco.webhooks import parse_notification
+
+    xml = (
+        b"<invAdjustments><invAdjustment><invAdjustmentId>5</invAdjustmentId><facilityNumber>WH2</facilityNumber>"
+        b"<fromFacilityNumber>WH1</fromFacilityNumber><itemSku>SKU-A</itemSku><quantity>3</quantity>"
+        b"</invAdjustment><invAdjustment><facilityNumber>WH1</facilityNumber><itemSku>SKU-B</itemSku>"
+        b"<quantity>-1</quantity></invAdjustment></invAdjustments>"
+    )
+    moved = parse_notification(xml, "application/xml")
+    assert [(h.item, h.facility) for h in moved.stock] == [("SKU-A", "WH2"), ("SKU-A", "WH1"), ("SKU-B", "WH1")]
+    assert moved.shipments == ()
+
+    notice = json.dumps({"inventoryNoticeActivity": {"itemNumber": "SKU-C", "facility": "WH1", "quantity": 4}})
+    assert [(h.item, h.facility) for h in parse_notification(notice.encode()).stock] == [("SKU-C", "WH1")]
+
+    rest = {  # a REST adjustment has an id, which must not read as a shipment's
+        "self": {"id": 9},
+        "actionType": "Status Change",
+        "facility": {"businessKey": {"number": "WH1"}},
+        "item": {"businessKey": {"number": "SKU-D"}},
+        "quantity": -2,
+    }
+    parsed = parse_notification(json.dumps(rest).encode())
+    assert [(h.item, h.facility) for h in parsed.stock] == [("SKU-D", "WH1")] and parsed.shipments == ()
+
+    shipment = parse_notification(b'{"shipment": {"id": 7, "shipmentNumber": "1040"}}')
+    assert shipment.stock == () and shipment.shipments[0].shipment_number == "1040"
+    with pytest.raises(ValueError, match="no item"):
+        parse_notification(b'{"invAdjustment": {"facilityNumber": "WH1", "quantity": 2}}')

@@ -561,3 +561,53 @@ async def test_a_tenant_without_changed_since_sees_its_adjustments_through_the_f
         await asyncio.sleep(1.05)
         await scan_and_publish(world)
         assert centra_level(world, "eu", other)[0] > expected(world, "eu", other)
+
+
+def availability_reads(world) -> int:
+    calls = world.sims.deposco_app.sim.counters.calls
+    return sum(n for operation, n in calls.items() if operation.endswith("/availability"))
+
+
+async def test_deposco_stock_notifications_reach_centra_without_a_scan_duplicates_read_once(db_url, tmp_path):
+    """The Deposco simulator POSTs a notification per receipt and adjustment (V1 InventoryNoticeActivity and
+    InvAdjustment shapes) to Lockstep's receiver on 127.0.0.1; each names an item, which the batch task
+    ``inventory.hint`` re-reads in one availability request. No scan runs here: the figures in Centra move on
+    the notifications alone. Every notification arrives twice (a Deposco retry): stored and read once. One about
+    the draft facility costs no request."""
+    from tests.flows.orders.test_webhooks import served_app
+    from tests.flows.shipments.test_webhooks_and_tracking import inbox_rows, wait_for
+
+    async with stock_world(db_url, tmp_path) as world:
+        received, adjusted, elsewhere = (world.seeded.items[n].item for n in (9, 10, 11))
+        await scan_and_publish(world)
+        before = {sku: centra_level(world, "uk", sku)[0] for sku in (received, adjusted)}
+        with served_app(world) as base:
+            url = f"{base}/webhooks/deposco/{world.brand}"
+            await world.deposco_control(
+                "PUT", "/_sim/webhooks", json={"url": url, "stock": True, "faults": {"duplicate": 1.0}}
+            )
+            async with world.sims.endpoints().deposco_client() as http:
+                from lockstep.sim.scenario.control import DeposcoControl
+
+                deposco = DeposcoControl(http)
+                await deposco.receive("GB-MKN", received, 40)  # GB-MKN backs uk (0.8) and us-export (0.2)
+                await deposco.adjust("SE-STO", adjusted, -(deposco_atp(world, "SE-STO", adjusted) - 1), "DAMAGED")
+                await deposco.receive("US-NJ", elsewhere, 40)  # draft facility
+
+            async def three_stored():
+                return len(await inbox_rows(world)) >= 3
+
+            await wait_for(three_stored)
+            await world.deposco_control("POST", "/_sim/webhooks/drain")
+            rows = await inbox_rows(world)
+            assert sorted(r.event_type for r in rows) == ["stock"] * 3, "each duplicate was recognised"
+            reads = availability_reads(world)
+            await world.run_jobs(horizon_s=1.0)
+
+        assert availability_reads(world) - reads == 1  # one read for the batch
+        assert centra_level(world, "uk", received)[0] == expected(world, "uk", received) > before[received]
+        assert centra_level(world, "us-export", received)[0] == expected(world, "us-export", received)
+        for pool in ("eu", "uk"):
+            assert centra_level(world, pool, adjusted)[0] == expected(world, pool, adjusted)
+        assert centra_level(world, "uk", adjusted)[0] < before[adjusted]
+        assert centra_level(world, "us", elsewhere)[0] == 0

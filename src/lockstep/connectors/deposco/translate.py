@@ -944,6 +944,47 @@ def shipment_hints(payload: Any) -> list[ShipmentHint]:
     return hints
 
 
+@dataclass(frozen=True)
+class StockHint:
+    """An item (and the facility, when named) a stock notification says changed: to re-read, nothing more."""
+
+    item: str
+    facility: str = ""
+
+
+_STOCK_NOTICES = (("invAdjustments", "invAdjustment"), ("inventoryNoticeActivities", "inventoryNoticeActivity"))
+
+
+def stock_hints(payload: Any) -> list[StockHint]:
+    """Items a stock notification names: the V1 ``InvAdjustment`` mapping (``itemSku``, ``facilityNumber``,
+    ``fromFacilityNumber`` of a move), V1 ``InventoryNoticeActivity`` (``itemNumber``, ``facility``), each alone or
+    in its collection, or a REST ``InventoryAdjustmentDTO``. Quantities in it are not trusted (unsigned)."""
+    body = v.as_dict(payload) if not isinstance(payload, list) else {}
+    rows: list[Any] = []
+    for many, one in _STOCK_NOTICES:
+        if many in body:
+            rows += v.as_list(body[many], one)
+        elif one in body:
+            rows += v.as_list(body[one], one)
+    if not rows and "actionType" in body and isinstance(body.get("item"), dict):
+        rows = [body]
+    hints: list[StockHint] = []
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        item_number = v.text(row.get("itemSku")) or v.text(row.get("itemNumber")) or _ref_key(row.get("item"), "number")
+        facility = (
+            v.text(row.get("facilityNumber")) or v.text(row.get("facility")) or _ref_key(row.get("facility"), "number")
+        )
+        if not item_number:
+            continue
+        hints.append(StockHint(item_number, facility))
+        source = v.text(row.get("fromFacilityNumber"))
+        if source and source != facility:
+            hints.append(StockHint(item_number, source))
+    return hints
+
+
 def stock_adjustment(dto: Any) -> StockAdjustment:
     """One ``InventoryAdjustmentDTO`` of ``/inventory/inventoryAdjustments``; its ``self.id`` is the feed's cursor."""
     dto = _require(dto, "inventory adjustment")

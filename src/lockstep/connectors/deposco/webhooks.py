@@ -1,7 +1,9 @@
-"""Deposco shipment webhooks: unsigned hints, optionally guarded by a shared secret or HTTP Basic auth.
+"""Deposco webhooks: unsigned hints, optionally guarded by a shared secret or HTTP Basic auth.
 
 Deposco signs nothing (a signature was "pending development"), so a notification is never trusted for its
-content: it only says *which* shipment to re-fetch through the API, and polling continues regardless. When a
+content: it only says *which* shipment to re-fetch, or *which* items' stock to re-read, through the API, and
+polling continues regardless. Shipment notifications are documented; stock notifications (an inventory
+adjustment or notice activity, in Deposco's V1 shapes) are accepted in the same way for a tenant that sends them. When a
 brand configures a secret (``deposco.webhook_secret_env``), the receiver requires it either in a header
 (``X-Lockstep-Webhook-Secret`` by default, set up as a custom header in Deposco) or as the password of HTTP Basic
 auth (``https://lockstep:<secret>@…`` in the callback URL). Comparisons are constant-time.
@@ -13,8 +15,9 @@ import base64
 import binascii
 import hmac
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-from .translate import ShipmentHint, shipment_hints
+from .translate import ShipmentHint, StockHint, shipment_hints, stock_hints
 from .values import MalformedPayload, decode_body
 
 SECRET_HEADER = "x-lockstep-webhook-secret"
@@ -61,16 +64,37 @@ def _basic_password(value: str) -> bytes | None:
     return password if sep else None
 
 
+@dataclass(frozen=True)
+class Notification:
+    """What a webhook call is about: shipments to re-fetch, or items whose stock to re-read."""
+
+    shipments: tuple[ShipmentHint, ...] = ()
+    stock: tuple[StockHint, ...] = ()
+
+
+def parse_notification(raw_body: bytes, content_type: str = "") -> Notification:
+    """The shipments or items a notification names; ValueError if it names neither.
+
+    A stock notice is recognised first (a REST adjustment has an id too, which would read as a shipment's)."""
+    try:
+        payload = decode_body(raw_body, content_type)
+    except MalformedPayload as exc:
+        raise ValueError(f"unreadable webhook body: {exc}") from None
+    stock = stock_hints(payload)
+    if stock:
+        return Notification(stock=tuple(stock))
+    shipments = shipment_hints(payload)
+    if not shipments:
+        raise ValueError("webhook body names no shipment (no id or shipmentNumber) and no item")
+    return Notification(shipments=tuple(shipments))
+
+
 def parse_hints(raw_body: bytes, content_type: str = "") -> list[ShipmentHint]:
     """The shipments a notification is about (id and/or number), to re-fetch; ValueError if there are none.
 
     Accepts the V1 ``ShipmentType`` mapping in JSON or XML and a REST shipment DTO.
     """
-    try:
-        payload = decode_body(raw_body, content_type)
-    except MalformedPayload as exc:
-        raise ValueError(f"unreadable webhook body: {exc}") from None
-    hints = shipment_hints(payload)
-    if not hints:
+    shipments = parse_notification(raw_body, content_type).shipments
+    if not shipments:
         raise ValueError("webhook body names no shipment (no id or shipmentNumber)")
-    return hints
+    return list(shipments)

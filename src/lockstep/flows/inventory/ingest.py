@@ -32,7 +32,9 @@ It spends the brand's Deposco budget, shared with order exports, sparingly:
    on-hand activity, so even a tenant with changed-since may want it. The tick enqueues
    ``inventory.watch_adjustments``, which re-reads the adjusted items at once.
 
-``inventory.refresh`` {items} reads chosen items at once (a hint, or ``lockstep stock refresh``).
+``inventory.refresh`` {items} reads chosen items at once (a rolling page, or ``lockstep stock refresh``).
+``inventory.hint`` {item, facility} is a Deposco stock notification (``web/deposco_webhooks.py``): one job per
+item, coalesced while pending, and a batch task, so a burst of notifications costs one availability read.
 
 A reading is stored only if it is newer than the one held (``store/stock.py``). Readings for facilities that are
 not in the brand's topology, or SKUs unknown to it, are stored all the same (they cost nothing and explain drift
@@ -65,6 +67,8 @@ log = structlog.get_logger("lockstep.inventory")
 SCAN, REFRESH, PUBLISH = "inventory.scan", "inventory.refresh", "inventory.publish"
 WATCH = "inventory.watch_orders"
 WATCH_ADJUSTMENTS = "inventory.watch_adjustments"
+HINT = "inventory.hint"
+HINT_BATCH = 100  # items one availability read of hints carries
 WATCH_PRIORITY = Priority.NORMAL  # behind order exports on Deposco's budget (see watch_orders)
 CHANGES_CURSOR, ROLLING_CURSOR = "inventory.changed_after", "inventory.rolling_after_item"
 ROLLING_AT = "inventory.rolling_at"
@@ -350,6 +354,28 @@ async def refresh(ctx: JobContext) -> None:
         await take_readings(conn, topology, readings, reason="refresh", now=utcnow())
 
 
+async def hint(ctx: JobContext) -> None:
+    """Re-read the items Deposco's stock notifications named, in one availability read for the batch.
+
+    A notification names an item and often its facility; one naming a facility that is not live (or not this
+    brand's) changes no Centra figure and costs no request. The body is unsigned, so only *which* items is
+    taken from it: the figures come from the read."""
+    topology = ctx.services.brands[ctx.brand]
+    live = _live_facilities(topology)
+    items = sorted(
+        {str(p["item"]) for p in ctx.payloads if p.get("item") and (not p.get("facility") or p["facility"] in live)}
+    )
+    readings: list[StockReading] = []
+    if items and live:
+        readings, problems = await ctx.services.deposco(ctx.brand).v1.availability(
+            facilities=live, items=items, priority=Priority.HIGH
+        )
+        if problems:
+            log.warning("stock readings incomplete", brand=ctx.brand, problems=problems[:5], count=len(problems))
+    async with ctx.transaction() as conn:
+        await take_readings(conn, topology, readings, reason="hint", now=utcnow())
+
+
 async def _next_items(conn: AsyncConnection, brand: str, after: str, limit: int) -> list[str]:
     """The brand's item numbers (its item master as Lockstep knows it) after ``after``, in order."""
     rows = await conn.execute(
@@ -370,3 +396,4 @@ def register(registry: TaskRegistry) -> None:
     registry.register(REFRESH, refresh)
     registry.register(WATCH, watch_orders)
     registry.register(WATCH_ADJUSTMENTS, watch_adjustments)
+    registry.register(HINT, hint, batch=HINT_BATCH, max_calls=1)

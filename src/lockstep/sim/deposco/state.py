@@ -10,7 +10,7 @@ reproducible, and the whole state round-trips through a JSON snapshot.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -54,6 +54,7 @@ class DeposcoState(OrderRules, Fulfilment):
         self.stock: dict[str, dict[str, StockCell]] = {}
         self.adjustments: list[Adjustment] = []
         self.listeners: list[ShipmentListener] = []
+        self.stock_listeners: list[Callable[[Adjustment], None]] = []  # receipts and adjustments, as they happen
         self._ids = {
             "item": 1000,
             "pack": 5000,
@@ -266,17 +267,19 @@ class DeposcoState(OrderRules, Fulfilment):
         cell = self._cell(facility, item_number)
         cell.on_hand += delta
         cell.activity = self.now()
-        self.adjustments.append(
-            Adjustment(
-                id=self._next("adjustment"),
-                facility=facility or "",
-                item_number=item_number,
-                quantity=delta,
-                reason_code=reason,
-                created=cell.activity,
-                kind=kind,
-            )
+        record = Adjustment(
+            id=self._next("adjustment"),
+            facility=facility or "",
+            item_number=item_number,
+            quantity=delta,
+            reason_code=reason,
+            created=cell.activity,
+            kind=kind,
         )
+        self.adjustments.append(record)
+        if kind in ("Adjustment", "Receipt"):
+            for listener in self.stock_listeners:
+                listener(record)
 
     def receive(self, facility: str, item_number: str, quantity: float) -> StockCell:
         if quantity <= 0:

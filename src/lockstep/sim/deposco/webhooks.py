@@ -6,6 +6,11 @@ can drop, duplicate, delay and reorder notifications (seeded), and counts what i
 
 The payload follows the V1 ``ShipmentType`` (Shipment.xsd) mapped to JSON: ``{"shipment": {shipmentNumber,
 shipmentStatus, trackingNumber, trackingUrl, orders: {order: […]}, lines: {line: […]}}}``.
+
+Stock notifications are off unless configured (``"stock": true``): Deposco's webhook resource takes free-form
+event names and documents no inventory payload, so the simulator sends the V1 shapes such a notification would
+carry: an adjustment as ``{"invAdjustment": {…}}`` (InvAdjustment.xsd), a receipt as
+``{"inventoryNoticeActivity": {…}}`` (InventoryNoticeActivity.xsd).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import httpx
 
 from .clock import iso
 from .counters import Counters
-from .model import Shipment
+from .model import Adjustment, Shipment
 from .state import DeposcoState
 
 
@@ -91,6 +96,32 @@ def shipment_payload(state: DeposcoState, shipment: Shipment, event: str) -> dic
     }
 
 
+def stock_payload(state: DeposcoState, record: Adjustment) -> dict[str, Any]:
+    if record.kind == "Receipt":
+        return {
+            "event": "inventory.receipt",
+            "inventoryNoticeActivity": {
+                "businessUnit": state.business_unit,
+                "itemNumber": record.item_number,
+                "facility": record.facility,
+                "quantity": int(record.quantity),
+                "activityType": "Receipt",
+            },
+        }
+    return {
+        "event": "inventory.adjustment",
+        "invAdjustment": {
+            "invAdjustmentId": record.id,
+            "actionType": "Adjustment",
+            "facilityNumber": record.facility,
+            "itemSku": record.item_number,
+            "reasonCode": record.reason_code,
+            "quantity": int(record.quantity),
+            "createdDate": iso(record.created),
+        },
+    }
+
+
 class WebhookSender:
     def __init__(
         self,
@@ -112,15 +143,24 @@ class WebhookSender:
         self._pending: set[asyncio.Task] = set()
         # the latest notifications the receiver accepted, in arrival order (for tests and ground truth)
         self.delivered: deque[dict] = deque(maxlen=1000)
+        self.stock = False  # send stock notifications too
         state.listeners.append(self._on_shipment)
+        state.stock_listeners.append(self._on_stock)
 
     def configure(self, data: dict[str, Any]) -> None:
         if "url" in data:
             self.url = data["url"] or None
+        if "stock" in data:
+            self.stock = bool(data["stock"])
         self.faults = WebhookFaults.from_dict(data.get("faults") or {})
 
     def to_dict(self) -> dict[str, Any]:
-        return {"url": self.url, "faults": asdict(self.faults)}
+        return {"url": self.url, "stock": self.stock, "faults": asdict(self.faults)}
+
+    def _on_stock(self, record: Adjustment) -> None:
+        if self.url is None or self._queue is None or not self.stock:
+            return
+        self._queue.put_nowait(stock_payload(self.state, record))
 
     def _on_shipment(self, shipment: Shipment, event: str) -> None:
         if self.url is None or self._queue is None:
