@@ -16,13 +16,14 @@ read in batches, so the storefront follows a receipt or adjustment without waiti
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from lockstep.connectors.deposco.webhooks import WebhookRejected, parse_notification, verify
+from lockstep.connectors.deposco.webhooks import Notification, WebhookRejected, parse_notification, verify
 from lockstep.queue import enqueue
 from lockstep.store import inbox
 
@@ -55,15 +56,14 @@ async def deposco_webhook(brand: str, request: Request) -> JSONResponse:
     digest = hashlib.sha256(raw).hexdigest()[:32]
     stored = duplicates = 0
     async with runtime.engine.begin() as conn:
-        for index, stock in enumerate(notification.stock):
-            payload = {"item": stock.item, "facility": stock.facility}
+        for index, hint in enumerate(_jobs_for(notification)):
             row = await inbox.store_event(
                 conn,
                 brand=brand,
                 source=SOURCE,
-                event_id=f"stock:{stock.facility}:{stock.item}:{digest}:{index}",
-                event_type="stock",
-                payload=payload,
+                event_id=f"{hint.kind}:{hint.key}:{digest}:{index}",
+                event_type=hint.kind,
+                payload=hint.payload,
             )
             if row is None:
                 duplicates += 1
@@ -72,31 +72,39 @@ async def deposco_webhook(brand: str, request: Request) -> JSONResponse:
             await enqueue(
                 conn,
                 brand=brand,
-                task="inventory.hint",
-                payload=payload,
-                dedupe_key=f"inventory.hint:{stock.facility}:{stock.item}",
-                priority=STOCK_HINT_PRIORITY,
-            )
-        for index, hint in enumerate(notification.shipments):
-            key = hint.shipment_id or f"number:{hint.shipment_number}"
-            row = await inbox.store_event(
-                conn,
-                brand=brand,
-                source=SOURCE,
-                event_id=f"shipment:{key}:{digest}:{index}",
-                event_type="shipment",
-                payload={"id": hint.shipment_id, "number": hint.shipment_number},
-            )
-            if row is None:
-                duplicates += 1
-                continue
-            stored += 1
-            await enqueue(
-                conn,
-                brand=brand,
-                task="shipments.hint",
-                payload={"id": hint.shipment_id, "number": hint.shipment_number},
-                dedupe_key=f"hint:{key}",
-                priority=HINT_PRIORITY,
+                task=hint.task,
+                payload=hint.payload,
+                dedupe_key=hint.dedupe_key,
+                priority=hint.priority,
             )
     return JSONResponse({"stored": stored, "duplicates": duplicates})
+
+
+@dataclass(frozen=True)
+class _HintJob:
+    kind: str  # inbox event type
+    key: str  # what it is about, for the inbox id
+    task: str
+    payload: dict[str, Any]
+    dedupe_key: str  # pending hints about the same thing coalesce
+    priority: int
+
+
+def _jobs_for(notification: Notification) -> list[_HintJob]:
+    """The re-read jobs a notification asks for: one per item named, one per shipment named."""
+    jobs = [
+        _HintJob(
+            "stock",
+            f"{h.facility}:{h.item}",
+            "inventory.hint",
+            {"item": h.item, "facility": h.facility},
+            f"inventory.hint:{h.facility}:{h.item}",
+            STOCK_HINT_PRIORITY,
+        )
+        for h in notification.stock
+    ]
+    for h in notification.shipments:
+        key = h.shipment_id or f"number:{h.shipment_number}"
+        payload = {"id": h.shipment_id, "number": h.shipment_number}
+        jobs.append(_HintJob("shipment", key, "shipments.hint", payload, f"hint:{key}", HINT_PRIORITY))
+    return jobs
