@@ -234,6 +234,23 @@ def test_light_pass_compares_free_to_allocate():
     assert off.drift.select("expected", "centra", "allocated").rows() == [(40, 50, 10)]
 
 
+def test_light_pass_expects_no_negative_free_to_allocate_a_sold_out_figure_is_not_drift():
+    """Sold out: the buffer holds the figure at zero while 6 units of orders are still allocated. Centra clamps
+    physical up to allocated, so its FTA is 0, not -6; the light pass expects 0 too. An unknown figure stays
+    unknown (not zero)."""
+    shares = [("eu", [("SE", 1.0), ("DE", 1.0)])]
+    expected = _expected([("SE", "a", 0, T0), ("SE", "b", 0, T0), ("DE", "a", 0, T0)], shares, pools=("eu",))
+    allocated = pl.DataFrame({"pool": ["eu", "eu"], "sku": ["a", "b"], "allocated": [6, 6]})
+    centra = pl.DataFrame({"pool": ["eu", "eu"], "sku": ["a", "b"], "value": [0, 0]})
+    result = compare(expected, centra, Tolerance(), allocated=allocated)
+    assert result.drift.height == 0
+    assert result.unknown["sku"].to_list() == ["b"]  # DE has no reading of b: unknown, never 0
+    oversold = compare(
+        expected, pl.DataFrame({"pool": ["eu"], "sku": ["a"], "value": [4]}), Tolerance(), allocated=allocated
+    )
+    assert oversold.drift.select("expected", "centra").rows() == [(0, 4)]  # Centra offering units is still drift
+
+
 def test_a_sku_only_centra_lists_is_unknown_not_drift():
     expected = _expected([("SE", "a", 5, T0)], [("eu", [("SE", 1.0)])], pools=("eu",))
     centra = pl.DataFrame({"pool": ["eu", "eu"], "sku": ["a", "ghost"], "value": [5, 40]})

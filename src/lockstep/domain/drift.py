@@ -444,8 +444,11 @@ def compare(
     """Compare :func:`expected_physical` with Centra's figures (pool, sku, value).
 
     ``allocated`` (pool, sku, allocated): Centra allocations Lockstep knows of. Given, the comparison is in
-    free-to-allocate terms (the light pass): the expected figure is lowered by it and ``value`` is Centra's FTA.
-    Orders Lockstep has not seen yet lower Centra's FTA further; the tolerance absorbs a few.
+    free-to-allocate terms (the light pass): the expected figure is lowered by it, to no less than zero, and
+    ``value`` is Centra's FTA. Centra clamps a physical figure below what its orders hold up to that, so its FTA
+    is never negative: a sold-out SKU whose figure is held at zero by the buffer while orders are still open
+    would otherwise read as drift on every pass (the demo's sale showed three). Orders Lockstep has not seen yet
+    lower Centra's FTA further; the tolerance absorbs a few.
 
     Drift columns (worst first): pool, sku, atp_part, held_open, shipped_unconfirmed, left_out, buffer,
     allocated, expected, centra, difference (centra - expected), percent. :func:`explain` adds the cause.
@@ -501,7 +504,7 @@ def explain(
         how="left",
     )
     if free_to_allocate:
-        frame = frame.with_columns(pl.col("believed") - pl.col("allocated"))
+        frame = frame.with_columns((pl.col("believed") - pl.col("allocated")).clip(lower_bound=0))
     return frame.with_columns(
         pl.when(pl.col("believed").is_null())
         .then(pl.lit(NEVER_PUBLISHED))
@@ -558,8 +561,8 @@ def _compare_pool(
         .join(allocation.lazy().select("sku", "allocated"), on="sku", how="left")
         .with_columns(pl.lit(pool, dtype=pl.String).alias("pool"), pl.col("allocated").fill_null(0))
     )
-    if free_to_allocate:
-        frame = frame.with_columns(pl.col("expected") - pl.col("allocated"))
+    if free_to_allocate:  # Centra's FTA is never negative: a physical below allocated is clamped up to it
+        frame = frame.with_columns((pl.col("expected") - pl.col("allocated")).clip(lower_bound=0))
     difference = pl.col("centra") - pl.col("expected")
     percent = 100.0 * difference.abs() / pl.max_horizontal(pl.col("expected").abs(), pl.lit(1))
     status = (
