@@ -251,6 +251,17 @@ def test_light_pass_expects_no_negative_free_to_allocate_a_sold_out_figure_is_no
     assert oversold.drift.select("expected", "centra").rows() == [(0, 4)]  # Centra offering units is still drift
 
 
+def test_full_pass_expects_no_physical_below_what_centra_holds_allocated():
+    """The same clamp on the full pass: Centra shows physical 6 for a figure published as 0 while 6 units are
+    allocated; that is what Lockstep's write leaves there, not drift. Above the allocation it still is."""
+    expected = _expected([("SE", "a", 0, T0), ("SE", "b", 0, T0)], [("eu", [("SE", 1.0)])], pools=("eu",))
+    held = pl.DataFrame({"pool": ["eu", "eu"], "sku": ["a", "b"], "allocated": [6, 0]})
+    centra = pl.DataFrame({"pool": ["eu", "eu"], "sku": ["a", "b"], "value": [6, 6]})
+    result = compare(expected, centra, Tolerance(), centra_allocated=held)
+    assert result.drift.select("sku", "expected", "centra").rows() == [("b", 0, 6)]
+    assert compare(expected, centra, Tolerance()).drift.height == 2  # without Centra's allocation: both
+
+
 def test_a_sku_only_centra_lists_is_unknown_not_drift():
     expected = _expected([("SE", "a", 5, T0)], [("eu", [("SE", 1.0)])], pools=("eu",))
     centra = pl.DataFrame({"pool": ["eu", "eu"], "sku": ["a", "ghost"], "value": [5, 40]})

@@ -440,6 +440,7 @@ def compare(
     tolerance: Tolerance,
     *,
     allocated: pl.DataFrame | pl.LazyFrame | None = None,
+    centra_allocated: pl.DataFrame | pl.LazyFrame | None = None,
 ) -> Comparison:
     """Compare :func:`expected_physical` with Centra's figures (pool, sku, value).
 
@@ -450,18 +451,23 @@ def compare(
     would otherwise read as drift on every pass (the demo's sale showed three). Orders Lockstep has not seen yet
     lower Centra's FTA further; the tolerance absorbs a few.
 
+    ``centra_allocated`` (pool, sku, allocated): what Centra itself holds allocated, read with physical on the
+    full pass. For the same clamp, Centra's physical is never below it, so the expected physical is raised to it:
+    otherwise that sold-out SKU drifts on every full pass, and each correction is clamped back.
+
     Drift columns (worst first): pool, sku, atp_part, held_open, shipped_unconfirmed, left_out, buffer,
     allocated, expected, centra, difference (centra - expected), percent. :func:`explain` adds the cause.
     """
     expected = expected.lazy().collect()
     centra = _lazy(centra, CENTRA_SCHEMA).rename({"value": "centra"}).collect()
     allocation = _collect(allocated, ALLOCATED_SCHEMA)
+    floor = _collect(centra_allocated, ALLOCATED_SCHEMA)
     # Pool by pool, so every join is on the SKU alone (see expected_physical). A filter per pool rather than one
     # partition_by: only one pool's copy is alive at a time, which keeps the peak memory lower.
     pools = sorted(set(expected["pool"].unique().to_list()) | set(centra["pool"].unique().to_list()))
     counts, drifts, unknowns = [], [], []
     for pool in pools:
-        mine = [frame.filter(pl.col("pool") == pool) for frame in (expected, centra, allocation)]
+        mine = [frame.filter(pl.col("pool") == pool) for frame in (expected, centra, allocation, floor)]
         frame, drifting = _compare_pool(pool, *mine, tolerance, allocated is not None)
         status = frame["status"]
         counts.append(
@@ -550,6 +556,7 @@ def _compare_pool(
     expected: pl.DataFrame,
     centra: pl.DataFrame,
     allocation: pl.DataFrame,
+    floor: pl.DataFrame,
     tolerance: Tolerance,
     free_to_allocate: bool,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -561,6 +568,12 @@ def _compare_pool(
         .join(allocation.lazy().select("sku", "allocated"), on="sku", how="left")
         .with_columns(pl.lit(pool, dtype=pl.String).alias("pool"), pl.col("allocated").fill_null(0))
     )
+    if floor.height:  # Centra's physical is never below its own allocation (null expected stays unknown)
+        frame = frame.join(floor.lazy().select("sku", pl.col("allocated").alias("floor")), on="sku", how="left")
+        raised = pl.max_horizontal(pl.col("expected"), pl.col("floor").fill_null(0))
+        frame = frame.with_columns(
+            pl.when(pl.col("expected").is_null()).then(None).otherwise(raised).alias("expected")
+        ).drop("floor")
     if free_to_allocate:  # Centra's FTA is never negative: a physical below allocated is clamped up to it
         frame = frame.with_columns((pl.col("expected") - pl.col("allocated")).clip(lower_bound=0))
     difference = pl.col("centra") - pl.col("expected")

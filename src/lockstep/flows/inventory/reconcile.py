@@ -117,19 +117,25 @@ async def read_centra(services: Any, topology: Any, pools: list[str], *, full: b
 
     client = services.centra(topology.brand)
     by_ean = topology.sku_key == "ean"
+    schema = {**rules.CENTRA_SCHEMA, "allocated": pl.Int64} if full else rules.CENTRA_SCHEMA
     frames = []
     for pool_id in pools:
         warehouse = topology.pool(pool_id).centra_warehouse
         skus: list[str] = []
         values: list[int] = []
+        allocated: list[int | None] = []
         async for row in client.iter_stock(warehouse, with_allocated=full, priority=Priority.LOW):
             key = row.ean if by_ean else row.sku
             value = row.physical if full else row.free_to_allocate
             if key and value is not None:
                 skus.append(key)
                 values.append(value)
-        frames.append(pl.DataFrame({"pool": pool_id, "sku": skus, "value": values}, schema=rules.CENTRA_SCHEMA))
-    return pl.concat(frames) if frames else pl.DataFrame(schema=rules.CENTRA_SCHEMA)
+                allocated.append(row.allocated)
+        columns = {"pool": pool_id, "sku": skus, "value": values}
+        if full:  # Centra's own allocation: its physical is never below it (domain.drift.compare)
+            columns["allocated"] = allocated
+        frames.append(pl.DataFrame(columns, schema=schema))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
 
 
 def _evidence(row: dict[str, Any], published_at: datetime | None, full: bool) -> dict[str, Any]:
@@ -205,7 +211,13 @@ async def compare_and_record(
             pools=list(pools),
             reading_times=snapshot.reading_times,
         )
-        return rules.compare(expected, centra, tolerance, allocated=None if full else snapshot.allocated)
+        return rules.compare(
+            expected,
+            centra,
+            tolerance,
+            allocated=None if full else snapshot.allocated,
+            centra_allocated=centra.select("pool", "sku", "allocated") if "allocated" in centra.columns else None,
+        )
 
     # polars releases the GIL: the worker's heartbeats and other jobs keep running while this computes.
     comparison = await asyncio.to_thread(compute)
