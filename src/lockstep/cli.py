@@ -903,6 +903,23 @@ stock_app = typer.Typer(help="Stock: the equation per pool, what Centra holds, a
 app.add_typer(stock_app, name="stock")
 
 
+@contextlib.asynccontextmanager
+async def _brand_runtime(settings: Settings, brand: str):
+    """A runtime with API clients (secrets required) for a command that calls Centra or Deposco for one brand."""
+    from lockstep.runtime import build_runtime
+
+    runtime = build_runtime(settings, require_secrets=True)
+    if brand not in runtime.brands:
+        await runtime.close()
+        raise CliError(f"unknown brand {brand} (configured: {', '.join(runtime.brands) or 'none'})")
+    await runtime.engine.dispose()
+    runtime.engine = await _engine(settings)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
 @stock_app.command("show")
 @command
 async def stock_show(
@@ -979,19 +996,10 @@ async def stock_reconcile(
 ) -> None:
     """Compare Centra with the expected stock now (what the scheduled reconciliation does), correct drift."""
     from lockstep.flows.inventory.reconcile import reconcile
-    from lockstep.runtime import build_runtime
 
     brand = _only_brand(settings, brand)
-    runtime = build_runtime(settings, require_secrets=True)
-    if brand not in runtime.brands:
-        await runtime.close()
-        raise CliError(f"unknown brand {brand} (configured: {', '.join(runtime.brands) or 'none'})")
-    await runtime.engine.dispose()
-    runtime.engine = await _engine(settings)
-    try:
+    async with _brand_runtime(settings, brand) as runtime:
         report = await reconcile(runtime, brand, full=full)
-    finally:
-        await runtime.close()
     table = Table(title=f"{brand}: {'full' if full else 'light'} reconciliation", title_justify="left")
     for column in ("pool", "compared", "drift", "unknown"):
         table.add_column(column)
@@ -1001,6 +1009,38 @@ async def stock_reconcile(
     console.print(
         f"{report.drift} drifting, {report.corrected} corrected (rewritten by the publisher), {report.converged} "
         f"back within tolerance; `lockstep stock drift` lists them",
+        highlight=False,
+    )
+
+
+@stock_app.command("refresh")
+@command
+async def stock_refresh(
+    settings: Settings,
+    skus: Annotated[list[str], typer.Argument(help="Items to re-read (SKU or EAN, per the brand's sku_key).")],
+    brand: Annotated[str | None, typer.Option(help="Brand (needed when several are configured).")] = None,
+) -> None:
+    """Re-read items from Deposco now (after a stock count, say); the running worker publishes what changed."""
+    from lockstep.flows.inventory.ingest import refresh_now
+
+    brand = _only_brand(settings, brand)
+    async with _brand_runtime(settings, brand) as runtime:
+        readings, marked = await refresh_now(runtime, brand, skus)
+    if not readings:
+        raise CliError(f"Deposco reported none of {', '.join(skus)} at the live facilities of {brand}")
+    table = Table(title=f"{brand}: Deposco now", title_justify="left")
+    for column in ("item", "facility", "on hand", "ATP"):
+        table.add_column(column)
+    for r in sorted(readings, key=lambda r: (r.item, r.facility)):
+        table.add_row(r.item, r.facility, str(r.on_hand), str(r.atp))
+    console.print(table)
+    missing = sorted(set(skus) - {r.item for r in readings})
+    if missing:
+        console.print(f"not reported by Deposco: {', '.join(missing)}", highlight=False)
+    console.print(
+        f"{marked} (pool, SKU) figure(s) to publish: a running worker (`lockstep run`) writes them to Centra"
+        if marked
+        else "nothing new to publish (the stored readings were as recent)",
         highlight=False,
     )
 

@@ -611,3 +611,41 @@ async def test_deposco_stock_notifications_reach_centra_without_a_scan_duplicate
             assert centra_level(world, pool, adjusted)[0] == expected(world, pool, adjusted)
         assert centra_level(world, "uk", adjusted)[0] < before[adjusted]
         assert centra_level(world, "us", elsewhere)[0] == 0
+
+
+async def test_a_stock_refresh_from_the_cli_reads_deposco_now_and_the_worker_publishes_it(db_url, tmp_path):
+    """After a stock count the warehouse asks for the figure to go out now: ``lockstep stock refresh SKU`` reads
+    the item at every live facility (nothing else would here: no changed-since, rolling scan an hour away) and
+    the worker publishes it. An item Deposco does not know is a one-line error."""
+    from lockstep.sim.scenario.control import DeposcoControl
+
+    async with stock_world(db_url, tmp_path) as world:
+        sku = world.seeded.items[12].item
+        await scan_and_publish(world)
+        with_inventory(world, changed_since=False, rolling_scan_seconds=3600)
+        async with world.sims.endpoints().deposco_client() as http:
+            await DeposcoControl(http).adjust("GB-MKN", sku, 30, "STOCK COUNT")
+        await scan_and_publish(world)
+        assert centra_level(world, "uk", sku)[0] < expected(world, "uk", sku)  # not seen
+
+        env = world.sims.secrets_for(world.topology)
+        done = lockstep_with(world, db_url, env, "stock", "refresh", sku)
+        assert done.returncode == 0, done.stderr
+        assert sku in done.stdout and "GB-MKN" in done.stdout and "to publish" in done.stdout
+        await world.run_jobs(horizon_s=1.0)
+        for pool in ("uk", "us-export"):
+            assert centra_level(world, pool, sku)[0] == expected(world, pool, sku), pool
+
+        unknown = lockstep_with(world, db_url, env, "stock", "refresh", "NO-SUCH-SKU")
+        assert unknown.returncode == 1 and "reported none of NO-SUCH-SKU" in unknown.stderr
+        assert len(unknown.stderr.strip().splitlines()) == 1
+
+
+def lockstep_with(world, db_url: str, env: dict, *args: str):
+    import os
+    import subprocess
+    import sys
+
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("LOCKSTEP_", "NORDWIND_"))}
+    full.update(env, COLUMNS="200", LOCKSTEP_DATABASE_URL=db_url, LOCKSTEP_CONFIG_DIR=str(world.config_file.parent))
+    return subprocess.run([sys.executable, "-m", "lockstep.cli", *args], env=full, capture_output=True, text=True)

@@ -259,7 +259,7 @@ async def watch_orders(ctx: JobContext) -> None:
     async with read_only(ctx.services.engine) as conn:
         own = await order_store.known_sales_orders(conn, ctx.brand, lines)
     items = sorted({item for number, found in lines.items() if number not in own for item in found})
-    readings = await read_items(ctx, items, live, WATCH_PRIORITY)
+    readings = await read_items(ctx.services, ctx.brand, items, live, WATCH_PRIORITY)
     async with ctx.transaction() as conn:
         await take_readings(conn, topology, readings, reason="other channel", now=utcnow())
         await cursors.write(conn, brand=ctx.brand, name=ORDERS_CURSOR, value=asked_at.isoformat())
@@ -290,7 +290,7 @@ async def watch_adjustments(ctx: JobContext) -> None:
                 fresh.append(adjustment)
     items = sorted({a.item for a in fresh if a.facility in live})
     elsewhere = sum(1 for a in fresh if a.facility not in live)
-    readings = await read_items(ctx, items, sorted(live), Priority.HIGH)
+    readings = await read_items(ctx.services, ctx.brand, items, sorted(live), Priority.HIGH)
     keep = {a.adjustment_id: a.created_at for a in fresh}
     keep.update(seen)
     remembered = sorted(i for i, at in keep.items() if at is None or at > since)[-SEEN_CAP:]
@@ -333,7 +333,7 @@ async def refresh(ctx: JobContext) -> None:
     topology = ctx.services.brands[ctx.brand]
     items = sorted({str(i) for i in ctx.payload.get("items", [])})
     live = _live_facilities(topology)
-    readings = await read_items(ctx, items, live, Priority.HIGH)
+    readings = await read_items(ctx.services, ctx.brand, items, live, Priority.HIGH)
     async with ctx.transaction() as conn:
         await take_readings(conn, topology, readings, reason="refresh", now=utcnow())
 
@@ -349,24 +349,35 @@ async def hint(ctx: JobContext) -> None:
     items = sorted(
         {str(p["item"]) for p in ctx.payloads if p.get("item") and (not p.get("facility") or p["facility"] in live)}
     )
-    readings = await read_items(ctx, items, live, Priority.HIGH)
+    readings = await read_items(ctx.services, ctx.brand, items, live, Priority.HIGH)
     async with ctx.transaction() as conn:
         await take_readings(conn, topology, readings, reason="hint", now=utcnow())
 
 
 async def read_items(
-    ctx: JobContext, items: list[str], facilities: list[str], priority: Priority
+    services: Any, brand: str, items: list[str], facilities: list[str], priority: Priority
 ) -> list[StockReading]:
     """Availability of ``items`` at ``facilities`` in one V1 read (none when either is empty); a reading the
     tenant cannot give (a measure not configured) is logged and left out, never taken as zero."""
     if not items or not facilities:
         return []
-    readings, problems = await ctx.services.deposco(ctx.brand).v1.availability(
+    readings, problems = await services.deposco(brand).v1.availability(
         facilities=facilities, items=items, priority=priority
     )
     if problems:
-        log.warning("stock readings incomplete", brand=ctx.brand, problems=problems[:5], count=len(problems))
+        log.warning("stock readings incomplete", brand=brand, problems=problems[:5], count=len(problems))
     return readings
+
+
+async def refresh_now(services: Any, brand: str, items: list[str]) -> tuple[list[StockReading], int]:
+    """``lockstep stock refresh``: read the items at every live facility now and take the readings in a
+    transaction of their own; returns them and the keys marked dirty. The publish jobs it enqueues are written
+    by the running worker, in the pools' lanes like every other publish."""
+    topology = services.brands[brand]
+    readings = await read_items(services, brand, sorted(set(items)), _live_facilities(topology), Priority.HIGH)
+    async with services.engine.begin() as conn:
+        marked = await take_readings(conn, topology, readings, reason="manual refresh", now=utcnow())
+    return readings, marked
 
 
 async def _next_items(conn: AsyncConnection, brand: str, after: str, limit: int) -> list[str]:
