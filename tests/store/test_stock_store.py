@@ -53,6 +53,10 @@ async def test_belief_follows_publishes_and_completed_shipments(engine):
         assert await stock.believed(conn, "b", "eu", ["S1", "S2", "S3"]) == {"S1": 8, "S2": 0}
         await stock.record_published(conn, "b", "eu", {"S1": (4, {})}, now=T0)
         assert await stock.believed(conn, "b", "eu", ["S1"]) == {"S1": 4}
+        # S2 went out as 0 while orders held 3 units: Centra clamped it up to 3, and their completion takes it
+        # to 0, not -3
+        await stock.centra_completed_shipment(conn, "b", "eu", {"S2": 3})
+        assert await stock.believed(conn, "b", "eu", ["S2"]) == {"S2": 0}
 
 
 async def test_in_flight_terms_come_from_order_units_and_open_shipments(engine):

@@ -35,6 +35,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     delete,
     select,
     tuple_,
@@ -472,12 +473,16 @@ async def record_published(
 
 async def centra_completed_shipment(conn: AsyncConnection, brand: str, pool: str, units: Mapping[str, int]) -> None:
     """Centra lowered physical by these units when a shipment completed: keep what we believe it holds in step,
-    in the same transaction as the completion (then the next publish sends nothing for an unchanged figure)."""
+    in the same transaction as the completion (then the next publish sends nothing for an unchanged figure).
+
+    Never below zero: a figure written below what Centra's orders held was clamped up to that by Centra, so the
+    completion takes Centra to zero, not to the (negative) difference from what Lockstep wrote."""
     for sku, n in units.items():
+        lowered = stock_published.c.quantity - n
         await conn.execute(
             update(stock_published)
             .where(stock_published.c.brand == brand, stock_published.c.pool == pool, stock_published.c.sku == sku)
-            .values(quantity=stock_published.c.quantity - n)
+            .values(quantity=case((lowered < 0, 0), else_=lowered))
         )
 
 
