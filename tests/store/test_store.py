@@ -181,3 +181,40 @@ async def test_two_transactions_applying_one_order_go_one_after_the_other(engine
 
     await asyncio.wait_for(asyncio.gather(first(), second()), 5.0)
     assert events == ["first commits", "second holds"]
+
+
+async def test_a_transaction_cancelled_mid_statement_raises_the_cancellation_and_frees_the_writer(engine):
+    """A worker shutting down cancels its running handlers. A cancellation that lands inside a statement makes
+    SQLAlchemy invalidate the connection; the rollback that follows must re-raise the CancelledError (the worker
+    then hands the job back without counting the attempt), not a PendingRollbackError from the SQLite writer
+    gate's bookkeeping (which the worker took for the handler's own failure: "job will retry"). The next
+    transactions are not held up."""
+    from sqlalchemy import text
+
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE busy (x INTEGER)"))
+
+    async def writes() -> None:
+        async with engine.begin() as conn:
+            for _ in range(5000):
+                await conn.execute(text("INSERT INTO busy VALUES (1)"))
+
+    outcomes = []
+    for _ in range(5):
+        task = asyncio.create_task(writes())
+        await asyncio.sleep(0.03)
+        task.cancel()
+        try:
+            await task
+            outcomes.append("finished")
+        except asyncio.CancelledError:
+            outcomes.append("cancelled")
+        except Exception as error:  # the bug: PendingRollbackError in place of the cancellation
+            outcomes.append(type(error).__name__)
+    assert set(outcomes) <= {"cancelled", "finished"} and "cancelled" in outcomes, outcomes
+
+    async def quick() -> int:
+        async with engine.begin() as conn:
+            return await conn.scalar(text("SELECT count(*) FROM busy"))
+
+    assert await asyncio.wait_for(asyncio.gather(*(quick() for _ in range(8))), 10) == [0] * 8  # rolled back

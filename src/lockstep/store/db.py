@@ -93,7 +93,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "rollback")
     def _on_rollback(conn):
-        gate.leave(conn)
+        # An invalidated connection (a statement interrupted by a cancellation, or a disconnect) still rolls its
+        # transaction back; the pool's invalidate event below has released the gate already, and reaching
+        # ``conn.info`` now would raise PendingRollbackError in place of the error that interrupted it.
+        if not conn.invalidated:
+            gate.leave(conn)
 
     # A connection that ends without a commit or rollback event (invalidated, returned mid-transaction) must
     # not keep the gate shut: the pool's events release it too.
