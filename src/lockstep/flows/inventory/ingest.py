@@ -16,25 +16,13 @@ It spends the brand's Deposco budget, shared with order exports, sparingly:
    not cover ATP moves that change no on-hand (another channel's order allocating stock), so every item is
    re-read in turn as a safety net; the cursor is the last item read.
 
-3. **Other channels' orders** (optional), every ``inventory.other_orders_seconds``: Deposco's sales orders created since
-   the last look (new API, id-descending, so one page a tick at a sale's pace). Another channel's order
-   allocates stock without moving on hand, so the changes feed never shows it and the rolling scan reached its
-   items only once a catalog cycle (a minute for the peak sale's 400 items, much longer for a real catalog):
-   meanwhile Centra kept selling units the order had taken, and only the one-unit safety buffer stood between
-   that and an oversold unit. The tick enqueues ``inventory.watch_orders``, which re-reads the items of every
-   order Lockstep did not send itself at once. Off by default: it spends Deposco requests the order exports
-   need (see :func:`watch_orders`).
-
-4. **Adjustments** (optional), every ``inventory.adjustments_seconds``: Deposco's inventory-adjustment feed (new
-   API, id-descending) since the last look. A tenant whose V1 ``/inventory/full`` ignores ``startActivityTime``
-   (``inventory.changed_since: false``) has no changes feed; without this its adjustments (cycle counts, damages)
-   waited for the rolling scan, a catalog cycle. Status changes (stock blocked or released) move ATP with no
-   on-hand activity, so even a tenant with changed-since may want it. The tick enqueues
-   ``inventory.watch_adjustments``, which re-reads the adjusted items at once.
+3. **Watches** (optional), when due: the tick enqueues ``inventory.watch_orders`` (other channels' new Deposco
+   orders, every ``inventory.other_orders_seconds``) and ``inventory.watch_adjustments`` (Deposco's adjustment
+   feed, every ``inventory.adjustments_seconds``; for a tenant without changed-since, ``inventory.changed_since:
+   false``, it is the only feed). Both re-read the items they name at once: see ``hints``, which also holds
+   ``inventory.hint``, Deposco's stock notifications.
 
 ``inventory.refresh`` {items} reads chosen items at once (a rolling page, or ``lockstep stock refresh``).
-``inventory.hint`` {item, facility} is a Deposco stock notification (``web/deposco_webhooks.py``): one job per
-item, coalesced while pending, and a batch task, so a burst of notifications costs one availability read.
 
 A reading is stored only if it is newer than the one held (``store/stock.py``). Readings for facilities that are
 not in the brand's topology, or SKUs unknown to it, are stored all the same (they cost nothing and explain drift
@@ -57,7 +45,6 @@ from lockstep.connectors.budget import Priority
 from lockstep.domain.model import StockReading
 from lockstep.queue import JobContext, TaskRegistry, enqueue
 from lockstep.store import cursors
-from lockstep.store import orders as order_store
 from lockstep.store import stock as store
 from lockstep.store.db import read_only
 from lockstep.store.items import item_coverage
@@ -68,13 +55,10 @@ SCAN, REFRESH, PUBLISH = "inventory.scan", "inventory.refresh", "inventory.publi
 WATCH = "inventory.watch_orders"
 WATCH_ADJUSTMENTS = "inventory.watch_adjustments"
 HINT = "inventory.hint"
-HINT_BATCH = 100  # items one availability read of hints carries
-WATCH_PRIORITY = Priority.NORMAL  # behind order exports on Deposco's budget (see watch_orders)
 CHANGES_CURSOR, ROLLING_CURSOR = "inventory.changed_after", "inventory.rolling_after_item"
 ROLLING_AT = "inventory.rolling_at"
 ORDERS_CURSOR = "inventory.orders_created_after"
 ADJUSTMENTS_AT, ADJUSTMENTS_SEEN = "inventory.adjustments_read_at", "inventory.adjustments_seen"
-SEEN_CAP = 2000  # adjustment ids remembered at most (records without a creation time would stay forever)
 SWEPT_AT = "inventory.late_sweep_at"
 TICK_SLACK_S = 0.25  # a watch due every n s runs on the tick that comes n s after the last, give or take this
 FAST_OVERLAP_S = 2.0  # a tick's look-back between two late sweeps: activity committed up to 2 s late
@@ -160,7 +144,7 @@ async def scan(ctx: JobContext) -> None:
     topology = ctx.services.brands[ctx.brand]
     settings = topology.inventory
     deposco = ctx.services.deposco(ctx.brand)
-    live = _live_facilities(topology)
+    live = live_facilities(topology)
     asked_at = utcnow()
     async with read_only(ctx.services.engine) as conn:
         swept = await cursors.read(conn, brand=ctx.brand, name=SWEPT_AT)
@@ -232,91 +216,6 @@ async def _watch_due(conn: AsyncConnection, brand: str, cursor: str, every: int,
     return last is None or (now - datetime.fromisoformat(last)).total_seconds() >= every - TICK_SLACK_S
 
 
-async def watch_orders(ctx: JobContext) -> None:
-    """Other channels' new orders: read Deposco's sales orders created since the last look and re-read the items
-    of those Lockstep did not send (their allocations move ATP, not on hand). One request a look when no such
-    order came, two when some did (more at a sale's pace: the list holds Lockstep's own orders too).
-
-    NORMAL on Deposco's budget, behind order exports. At HIGH, level with them, it took most of the peak sale's
-    3 requests a second (112 list pages a run): Centra orders reached Deposco seconds late, and other channels
-    took their units meanwhile (19 units oversold against 2 without the watch, same seed)."""
-    topology = ctx.services.brands[ctx.brand]
-    live = _live_facilities(topology)
-    deposco = ctx.services.deposco(ctx.brand)
-    asked_at = utcnow()
-    since, _ = await cursors.window_start(
-        ctx.services.engine,
-        brand=ctx.brand,
-        name=ORDERS_CURSOR,
-        overlap=timedelta(seconds=FAST_OVERLAP_S),
-        first_look=timedelta(seconds=topology.inventory.scan_overlap_seconds),
-    )
-    lines: dict[str, set[str]] = {}  # order number -> items, for orders shipping from a live facility
-    if live:
-        async for order in deposco.iter_new_sales_orders(since, priority=WATCH_PRIORITY):
-            if order.facility in live:
-                lines.setdefault(order.number, set()).update(line.item for line in order.lines if line.item)
-    async with read_only(ctx.services.engine) as conn:
-        own = await order_store.known_sales_orders(conn, ctx.brand, lines)
-    items = sorted({item for number, found in lines.items() if number not in own for item in found})
-    readings = await read_items(ctx.services, ctx.brand, items, live, WATCH_PRIORITY)
-    async with ctx.transaction() as conn:
-        await take_readings(conn, topology, readings, reason="other channel", now=utcnow())
-        await cursors.write(conn, brand=ctx.brand, name=ORDERS_CURSOR, value=asked_at.isoformat())
-    if items:
-        log.info("other channels' orders", brand=ctx.brand, orders=len(lines) - len(own), items=len(items))
-
-
-async def watch_adjustments(ctx: JobContext) -> None:
-    """Deposco's adjustment feed since the last look: re-read the items adjusted at live facilities.
-
-    An adjustment is a delta, and deltas are not what Lockstep publishes (an absolute figure from a reading is
-    right however many deltas were missed), so each one is a hint: its item's availability is read and taken
-    like any other reading. The look-back is the last look minus the scan overlap, for records Deposco commits
-    late; ids seen within it are remembered (``ADJUSTMENTS_SEEN``) so a record is acted on once. Adjustments at
-    facilities the topology does not know, or not live, change no Centra figure and are only counted."""
-    topology = ctx.services.brands[ctx.brand]
-    live = set(_live_facilities(topology))
-    overlap = timedelta(seconds=topology.inventory.scan_overlap_seconds)
-    asked_at = utcnow()
-    async with read_only(ctx.services.engine) as conn:
-        last = await cursors.read(conn, brand=ctx.brand, name=ADJUSTMENTS_AT)
-        seen = _seen_ids(await cursors.read(conn, brand=ctx.brand, name=ADJUSTMENTS_SEEN))
-    since = (datetime.fromisoformat(last) if last else asked_at) - overlap
-    fresh = []
-    if live:
-        async for adjustment in ctx.services.deposco(ctx.brand).iter_adjustments(since, priority=Priority.HIGH):
-            if adjustment.adjustment_id not in seen:
-                fresh.append(adjustment)
-    items = sorted({a.item for a in fresh if a.facility in live})
-    elsewhere = sum(1 for a in fresh if a.facility not in live)
-    readings = await read_items(ctx.services, ctx.brand, items, sorted(live), Priority.HIGH)
-    keep = {a.adjustment_id: a.created_at for a in fresh}
-    keep.update(seen)
-    remembered = sorted(i for i, at in keep.items() if at is None or at > since)[-SEEN_CAP:]
-    async with ctx.transaction() as conn:
-        await take_readings(conn, topology, readings, reason="adjustment", now=utcnow())
-        await cursors.write(conn, brand=ctx.brand, name=ADJUSTMENTS_AT, value=asked_at.isoformat())
-        await cursors.write(
-            conn,
-            brand=ctx.brand,
-            name=ADJUSTMENTS_SEEN,
-            value=" ".join(f"{i}@{keep[i].isoformat() if keep[i] else ''}" for i in remembered),
-        )
-    if fresh:
-        log.info("stock adjustments", brand=ctx.brand, adjustments=len(fresh), items=len(items), elsewhere=elsewhere)
-
-
-def _seen_ids(raw: str | None) -> dict[int, datetime | None]:
-    """The ``ADJUSTMENTS_SEEN`` cursor: ``id@created`` words. Pure."""
-    seen: dict[int, datetime | None] = {}
-    for word in (raw or "").split():
-        number, _, created = word.partition("@")
-        if number.isdigit():
-            seen[int(number)] = datetime.fromisoformat(created) if created else None
-    return seen
-
-
 def next_tick_in(interval_s: float, started: datetime, now: datetime) -> float:
     """Ticks keep their cadence: the next starts ``interval_s`` after this one started, not after it ended (a
     tick that waited a second on Deposco's budget otherwise stretched the interval, and every reading's delay,
@@ -332,26 +231,10 @@ async def refresh(ctx: JobContext) -> None:
     down, on hand unchanged) are seen at all, and at NORMAL a sale's exports kept it waiting for tens of seconds."""
     topology = ctx.services.brands[ctx.brand]
     items = sorted({str(i) for i in ctx.payload.get("items", [])})
-    live = _live_facilities(topology)
+    live = live_facilities(topology)
     readings = await read_items(ctx.services, ctx.brand, items, live, Priority.HIGH)
     async with ctx.transaction() as conn:
         await take_readings(conn, topology, readings, reason="refresh", now=utcnow())
-
-
-async def hint(ctx: JobContext) -> None:
-    """Re-read the items Deposco's stock notifications named, in one availability read for the batch.
-
-    A notification names an item and often its facility; one naming a facility that is not live (or not this
-    brand's) changes no Centra figure and costs no request. The body is unsigned, so only *which* items is
-    taken from it: the figures come from the read."""
-    topology = ctx.services.brands[ctx.brand]
-    live = _live_facilities(topology)
-    items = sorted(
-        {str(p["item"]) for p in ctx.payloads if p.get("item") and (not p.get("facility") or p["facility"] in live)}
-    )
-    readings = await read_items(ctx.services, ctx.brand, items, live, Priority.HIGH)
-    async with ctx.transaction() as conn:
-        await take_readings(conn, topology, readings, reason="hint", now=utcnow())
 
 
 async def read_items(
@@ -374,7 +257,7 @@ async def refresh_now(services: Any, brand: str, items: list[str]) -> tuple[list
     transaction of their own; returns them and the keys marked dirty. The publish jobs it enqueues are written
     by the running worker, in the pools' lanes like every other publish."""
     topology = services.brands[brand]
-    readings = await read_items(services, brand, sorted(set(items)), _live_facilities(topology), Priority.HIGH)
+    readings = await read_items(services, brand, sorted(set(items)), live_facilities(topology), Priority.HIGH)
     async with services.engine.begin() as conn:
         marked = await take_readings(conn, topology, readings, reason="manual refresh", now=utcnow())
     return readings, marked
@@ -391,13 +274,10 @@ async def _next_items(conn: AsyncConnection, brand: str, after: str, limit: int)
     return [r.item_key for r in rows]
 
 
-def _live_facilities(topology: Any) -> list[str]:
+def live_facilities(topology: Any) -> list[str]:
     return sorted(f.code for f in topology.facilities if f.is_live)
 
 
 def register(registry: TaskRegistry) -> None:
     registry.register(SCAN, scan)
     registry.register(REFRESH, refresh)
-    registry.register(WATCH, watch_orders)
-    registry.register(WATCH_ADJUSTMENTS, watch_adjustments)
-    registry.register(HINT, hint, batch=HINT_BATCH, max_calls=1)
