@@ -24,6 +24,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from lockstep.connectors.deposco.webhooks import Notification, WebhookRejected, parse_notification, verify
+from lockstep.flows.inventory.ingest import HINT as STOCK_HINT
+from lockstep.flows.inventory.ingest import PUBLISH_PRIORITY
 from lockstep.queue import enqueue
 from lockstep.store import inbox
 
@@ -32,7 +34,6 @@ router = APIRouter()
 
 SOURCE = "deposco-webhook"
 HINT_PRIORITY = 7  # as urgent as the confirmation it leads to
-STOCK_HINT_PRIORITY = 9  # as urgent as the stock publish it leads to (flows.inventory.ingest.PUBLISH_PRIORITY)
 
 
 @router.post("/webhooks/deposco/{brand}")
@@ -96,10 +97,10 @@ def _jobs_for(notification: Notification) -> list[_HintJob]:
         _HintJob(
             "stock",
             f"{h.facility}:{h.item}",
-            "inventory.hint",
+            STOCK_HINT,
             {"item": h.item, "facility": h.facility},
-            f"inventory.hint:{h.facility}:{h.item}",
-            STOCK_HINT_PRIORITY,
+            f"{STOCK_HINT}:{h.facility}:{h.item}",
+            PUBLISH_PRIORITY,  # as urgent as the stock publish it leads to
         )
         for h in notification.stock
     ]

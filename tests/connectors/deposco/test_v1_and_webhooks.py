@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from lockstep.connectors.deposco.webhooks import WebhookRejected, parse_hints, verify
+from lockstep.connectors.deposco.webhooks import WebhookRejected, parse_notification, verify
 from lockstep.connectors.errors import AuthFailed, Transient
 
 from .conftest import Script, make_client
@@ -99,7 +99,7 @@ def test_webhook_without_configured_secret_is_accepted_as_a_hint():
             "shipment": {"id": 7, "shipmentNumber": "1040", "trackingNumber": "forged-but-ignored"},
         }
     ).encode()
-    (hint,) = parse_hints(body, "application/json")
+    (hint,) = parse_notification(body, "application/json").shipments
     assert (hint.shipment_id, hint.shipment_number) == ("7", "1040")
 
 
@@ -118,7 +118,7 @@ def test_webhook_secret_in_header_or_basic_auth_with_rotation():
 @pytest.mark.parametrize("body", [b"", b"{not json", b"<html>oops</html>", b'{"hello": "world"}', b"[]"])
 def test_malformed_webhooks_are_a_clear_value_error(body):
     with pytest.raises(ValueError):
-        parse_hints(body, "application/json")
+        parse_notification(body, "application/json")
 
 
 def test_webhook_hint_in_xml():
@@ -126,13 +126,11 @@ def test_webhook_hint_in_xml():
         b"<shipments><shipment><shipmentNumber>1041</shipmentNumber><orders><order><orderNumber>C2-WH1"
         b"</orderNumber></order></orders></shipment></shipments>"
     )
-    (hint,) = parse_hints(xml, "application/xml")
+    (hint,) = parse_notification(xml, "application/xml").shipments
     assert hint.shipment_number == "1041" and hint.order_numbers == ("C2-WH1",)
 
 
 def test_stock_notifications_name_items_and_facilities_in_every_v1_shape_and_the_rest_dto():
-    from lockstep.connectors.deposco.webhooks import parse_notification
-
     xml = (
         b"<invAdjustments><invAdjustment><invAdjustmentId>5</invAdjustmentId><facilityNumber>WH2</facilityNumber>"
         b"<fromFacilityNumber>WH1</fromFacilityNumber><itemSku>SKU-A</itemSku><quantity>3</quantity>"

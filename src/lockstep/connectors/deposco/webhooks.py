@@ -87,14 +87,3 @@ def parse_notification(raw_body: bytes, content_type: str = "") -> Notification:
     if not shipments:
         raise ValueError("webhook body names no shipment (no id or shipmentNumber) and no item")
     return Notification(shipments=tuple(shipments))
-
-
-def parse_hints(raw_body: bytes, content_type: str = "") -> list[ShipmentHint]:
-    """The shipments a notification is about (id and/or number), to re-fetch; ValueError if there are none.
-
-    Accepts the V1 ``ShipmentType`` mapping in JSON or XML and a REST shipment DTO.
-    """
-    shipments = parse_notification(raw_body, content_type).shipments
-    if not shipments:
-        raise ValueError("webhook body names no shipment (no id or shipmentNumber)")
-    return list(shipments)
